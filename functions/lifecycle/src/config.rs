@@ -1,0 +1,187 @@
+//! The processor's configuration, read from the environment once at start and checked there,
+//! so that a wrong setting fails the deployment at once with the variable's name, not the
+//! first drain an hour later.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+use swarm_aws::ids::{GroupName, InvalidId};
+
+/// Names of the environment variables the processor reads.
+pub mod vars {
+    /// Comma-separated names of the Auto Scaling groups this stack owns (required).
+    pub const GROUPS: &str = "SWARM_GROUPS";
+    /// Seconds a drain may take before the hook is completed anyway, loudly (default 900).
+    pub const DRAIN_DEADLINE: &str = "DRAIN_DEADLINE_SECONDS";
+    /// The SQS queue `serve` long-polls (required by `serve` only; Lambda is given its records).
+    pub const QUEUE_URL: &str = "QUEUE_URL";
+}
+
+/// Default drain deadline: long enough for Swarm to reschedule a node's tasks, well inside the
+/// hook's heartbeat timeout so the processor, not the timeout, decides.
+pub const DEFAULT_DRAIN_DEADLINE: Duration = Duration::from_secs(900);
+
+/// Why the configuration was refused. Every variant names the variable.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A required variable is unset or empty.
+    #[error("environment variable {var} is required: {hint}")]
+    Missing {
+        /// The variable.
+        var: &'static str,
+        /// What to put in it.
+        hint: &'static str,
+    },
+    /// A variable is set to something unusable.
+    #[error("environment variable {var} is invalid: {reason}")]
+    Invalid {
+        /// The variable.
+        var: &'static str,
+        /// What is wrong with its value.
+        reason: String,
+    },
+    /// One of the group names in a variable is not a valid Auto Scaling group name.
+    #[error("environment variable {var} holds an invalid group name")]
+    InvalidGroup {
+        /// The variable.
+        var: &'static str,
+        /// The rule the name breaks.
+        #[source]
+        source: InvalidId,
+    },
+}
+
+/// The processor's settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// The groups whose instances this processor drains; events of any other group are
+    /// acknowledged and ignored (a shared queue, or a hook left over from another stack).
+    pub groups: BTreeSet<GroupName>,
+    /// How long a drain may take before the hook is completed anyway.
+    pub drain_deadline: Duration,
+    /// The queue `serve` consumes, when set.
+    pub queue_url: Option<String>,
+}
+
+impl Config {
+    /// Reads the configuration from the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|var| std::env::var(var).ok())
+    }
+
+    /// Reads the configuration through `lookup`, so tests need not touch the process
+    /// environment (which is shared by every test thread).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |var: &str| lookup(var).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+
+        let groups_text = get(vars::GROUPS).ok_or(ConfigError::Missing {
+            var: vars::GROUPS,
+            hint: "the comma-separated names of the stack's Auto Scaling groups",
+        })?;
+        let groups = groups_text
+            .split(',')
+            .map(str::trim)
+            .filter(|name| !name.is_empty())
+            .map(|name| {
+                GroupName::try_from(name).map_err(|source| ConfigError::InvalidGroup {
+                    var: vars::GROUPS,
+                    source,
+                })
+            })
+            .collect::<Result<BTreeSet<_>, _>>()?;
+        if groups.is_empty() {
+            return Err(ConfigError::Invalid {
+                var: vars::GROUPS,
+                reason: "it names no group".to_owned(),
+            });
+        }
+
+        let drain_deadline = match get(vars::DRAIN_DEADLINE) {
+            None => DEFAULT_DRAIN_DEADLINE,
+            Some(text) => match text.parse::<u64>() {
+                Ok(secs) if secs > 0 => Duration::from_secs(secs),
+                _ => {
+                    return Err(ConfigError::Invalid {
+                        var: vars::DRAIN_DEADLINE,
+                        reason: format!("`{text}` is not a whole number of seconds above zero"),
+                    });
+                }
+            },
+        };
+
+        let queue_url = get(vars::QUEUE_URL);
+        if let Some(url) = &queue_url {
+            if !(url.starts_with("https://") || url.starts_with("http://")) {
+                return Err(ConfigError::Invalid {
+                    var: vars::QUEUE_URL,
+                    reason: format!("`{url}` is not an http(s) queue URL"),
+                });
+            }
+        }
+
+        Ok(Self {
+            groups,
+            drain_deadline,
+            queue_url,
+        })
+    }
+
+    /// Whether this stack owns the group.
+    pub fn owns(&self, group: &GroupName) -> bool {
+        self.groups.contains(group)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let env: HashMap<String, String> =
+            pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        Config::from_lookup(|var| env.get(var).cloned())
+    }
+
+    #[test]
+    fn the_groups_are_required_and_the_error_names_the_variable() {
+        let err = config(&[]).expect_err("no groups");
+        assert!(err.to_string().starts_with("environment variable SWARM_GROUPS is required"), "{err}");
+        let err = config(&[(vars::GROUPS, " , ")]).expect_err("blank groups");
+        assert!(err.to_string().contains("SWARM_GROUPS"), "{err}");
+    }
+
+    #[test]
+    fn groups_are_split_on_commas_and_trimmed() {
+        let config = config(&[(vars::GROUPS, "swarm-Managers-1, swarm-Workers-2 ,")]).expect("valid");
+        assert_eq!(config.groups.len(), 2);
+        assert!(config.owns(&"swarm-Workers-2".try_into().expect("valid")));
+        assert!(!config.owns(&"someone-else".try_into().expect("valid")));
+    }
+
+    #[test]
+    fn an_invalid_group_name_is_refused_with_the_variable_and_the_rule() {
+        let err = config(&[(vars::GROUPS, "ok,bad\u{7}name")]).expect_err("control char");
+        assert_eq!(err.to_string(), "environment variable SWARM_GROUPS holds an invalid group name");
+        let cause = std::error::Error::source(&err).expect("cause").to_string();
+        assert!(cause.contains("control characters"), "{cause}");
+    }
+
+    #[test]
+    fn the_drain_deadline_defaults_and_refuses_nonsense() {
+        let ok = config(&[(vars::GROUPS, "g")]).expect("valid");
+        assert_eq!(ok.drain_deadline, DEFAULT_DRAIN_DEADLINE);
+        let ok = config(&[(vars::GROUPS, "g"), (vars::DRAIN_DEADLINE, "120")]).expect("valid");
+        assert_eq!(ok.drain_deadline, Duration::from_secs(120));
+        for bad in ["0", "-5", "ten", "1.5"] {
+            let err = config(&[(vars::GROUPS, "g"), (vars::DRAIN_DEADLINE, bad)]).expect_err(bad);
+            assert!(err.to_string().contains("DRAIN_DEADLINE_SECONDS"), "{err}");
+        }
+    }
+
+    #[test]
+    fn the_queue_url_is_optional_but_must_be_a_url() {
+        assert_eq!(config(&[(vars::GROUPS, "g")]).expect("valid").queue_url, None);
+        let err = config(&[(vars::GROUPS, "g"), (vars::QUEUE_URL, "my-queue")]).expect_err("not a url");
+        assert!(err.to_string().contains("QUEUE_URL"), "{err}");
+    }
+}

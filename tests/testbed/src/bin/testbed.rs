@@ -1,0 +1,157 @@
+//! `testbed`: brings the local test bed up and down, and acts on its nodes.
+
+use anyhow::{Result, bail};
+use clap::{Parser, Subcommand};
+use std::time::Instant;
+use testbed::{Role, Testbed, docker, layout};
+
+/// The local test bed: a real Docker Swarm, one dockerd per network namespace, and moto.
+#[derive(Parser)]
+#[command(version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Start (or repair) the test bed: the swarm, the image on every node, moto.
+    Up {
+        /// Managers (Raft members).
+        #[arg(long, default_value_t = 3)]
+        managers: u8,
+        /// Workers.
+        #[arg(long, default_value_t = 2)]
+        workers: u8,
+    },
+    /// Remove everything the test bed made; fails if anything is left.
+    Down,
+    /// Show the swarm as a manager sees it, and moto.
+    Status,
+    /// Print `export` lines for the AWS SDK to reach moto (use with `eval`).
+    Env,
+    /// Add a node to the running swarm.
+    AddNode {
+        /// `manager` or `worker`.
+        #[arg(long, value_parser = parse_role, default_value = "worker")]
+        role: Role,
+    },
+    /// Kill a node's daemon and everything it runs, as a power cut.
+    Kill {
+        /// Node name (m1, w2, ...).
+        node: String,
+    },
+    /// Start a killed node's daemon again.
+    Start {
+        /// Node name.
+        node: String,
+    },
+    /// Cut a node off the network.
+    Cut {
+        /// Node name.
+        node: String,
+    },
+    /// Plug a cut node back in.
+    Reconnect {
+        /// Node name.
+        node: String,
+    },
+    /// Remove a node for good (namespace, data), as a terminated instance.
+    Destroy {
+        /// Node name.
+        node: String,
+    },
+    /// List what of the test bed still exists; fails if anything does.
+    Leftovers,
+}
+
+fn parse_role(text: &str) -> Result<Role, String> {
+    match text {
+        "manager" => Ok(Role::Manager),
+        "worker" => Ok(Role::Worker),
+        other => Err(format!("`{other}` is neither `manager` nor `worker`")),
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    match Cli::parse().command {
+        Cmd::Up { managers, workers } => {
+            let started = Instant::now();
+            let bed = Testbed::up(managers, workers).await?;
+            println!("test bed up in {:.1} s", started.elapsed().as_secs_f64());
+            status(&bed).await?;
+        }
+        Cmd::Down => {
+            let started = Instant::now();
+            let left = testbed::down();
+            if !left.is_empty() {
+                bail!("the test bed left behind:\n  {}", left.join("\n  "));
+            }
+            println!("test bed down in {:.1} s, nothing left", started.elapsed().as_secs_f64());
+        }
+        Cmd::Status => status(&Testbed::load()?).await?,
+        Cmd::Env => {
+            for (key, value) in Testbed::load()?.aws_env() {
+                println!("export {key}={value}");
+            }
+        }
+        Cmd::AddNode { role } => {
+            let started = Instant::now();
+            let node = Testbed::add_node(role).await?;
+            println!(
+                "{} ({}, {}) joined and ready in {:.1} s",
+                node.name,
+                node.instance_id,
+                node.ip,
+                started.elapsed().as_secs_f64()
+            );
+        }
+        Cmd::Kill { node } => Testbed::load()?.node(&node)?.kill(),
+        Cmd::Start { node } => Testbed::load()?.node(&node)?.start_daemon().await?,
+        Cmd::Cut { node } => Testbed::load()?.node(&node)?.cut()?,
+        Cmd::Reconnect { node } => Testbed::load()?.node(&node)?.reconnect()?,
+        Cmd::Destroy { node } => Testbed::destroy_node(&node)?,
+        Cmd::Leftovers => {
+            let left = testbed::cleanup::leftovers();
+            if !left.is_empty() {
+                bail!("left behind:\n  {}", left.join("\n  "));
+            }
+            println!("nothing of the test bed is left");
+        }
+    }
+    Ok(())
+}
+
+/// Prints the swarm as `docker node ls` would, with each node's test bed name and instance id.
+async fn status(bed: &Testbed) -> Result<()> {
+    let manager = bed.manager().await?;
+    let nodes = manager.list_nodes(None).await?;
+    println!("{:<5} {:<21} {:<15} {:<16} {:<8} {:<8} {:<13} {}", "NODE", "INSTANCE", "ADDRESS", "HOSTNAME", "ROLE", "STATUS", "AVAILABILITY", "MANAGER");
+    for node in &nodes {
+        let instance = docker::engine_label(node, layout::INSTANCE_ID_LABEL).unwrap_or("-");
+        let name = bed.nodes.iter().find(|n| n.instance_id == instance).map_or("-", |n| n.name.as_str());
+        let spec = node.spec.as_ref();
+        let status = node.status.as_ref();
+        let manager = node.manager_status.as_ref().map_or(String::new(), |m| {
+            if m.leader == Some(true) {
+                "Leader".to_owned()
+            } else {
+                m.reachability.map_or(String::new(), |r| format!("{r:?}").to_lowercase())
+            }
+        });
+        println!(
+            "{:<5} {:<21} {:<15} {:<16} {:<8} {:<8} {:<13} {}",
+            name,
+            instance,
+            status.and_then(|s| s.addr.clone()).unwrap_or_default(),
+            node.description.as_ref().and_then(|d| d.hostname.clone()).unwrap_or_default(),
+            spec.and_then(|s| s.role).map_or("-".to_owned(), |r| format!("{r:?}").to_lowercase()),
+            status.and_then(|s| s.state).map_or("-".to_owned(), |s| format!("{s:?}").to_lowercase()),
+            spec.and_then(|s| s.availability).map_or("-".to_owned(), |a| format!("{a:?}").to_lowercase()),
+            manager,
+        );
+    }
+    println!("moto: {} ({})", bed.aws_endpoint, if testbed::moto::answers() { "answering" } else { "NOT answering" });
+    Ok(())
+}

@@ -1,0 +1,268 @@
+//! The local test bed: a real multi-node Docker Swarm on one machine (one `dockerd` per
+//! network namespace, on a bridge of its own) and moto server for the AWS APIs, used by the
+//! end-to-end tests, the demo and the benchmarks.
+//!
+//! `testbed up` makes it and records it in a state file; [`Testbed::load`] reads that file
+//! from any process; `testbed down` removes everything, by name, even after a killed run.
+
+pub mod cleanup;
+pub mod docker;
+pub mod image;
+pub mod layout;
+pub mod moto;
+pub mod node;
+pub mod procs;
+pub mod sh;
+
+use anyhow::{Context, Result, bail};
+use bollard::Docker;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::fs;
+use std::path::Path;
+use std::time::Duration;
+
+pub use node::{Node, Role};
+
+/// How long a node may take to show `Ready` after it joined.
+const READY_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// The running test bed, as recorded in the state file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Testbed {
+    /// Every node, in the order they were made.
+    pub nodes: Vec<Node>,
+    /// moto's endpoint URL.
+    pub aws_endpoint: String,
+    /// The next free address index (addresses are never reused within one test bed).
+    next_index: u8,
+}
+
+impl Testbed {
+    /// Reads the state of the running test bed.
+    pub fn load() -> Result<Self> {
+        let path = layout::state_file();
+        let text = fs::read_to_string(&path)
+            .with_context(|| format!("the test bed is not up ({} is missing): run `testbed up`", path.display()))?;
+        serde_json::from_str(&text).with_context(|| format!("{} is corrupt: run `testbed down`", path.display()))
+    }
+
+    fn save(&self) -> Result<()> {
+        let path = layout::state_file();
+        let partial = path.with_extension("json.partial");
+        fs::write(&partial, serde_json::to_string_pretty(self)?)?;
+        fs::rename(&partial, &path)?;
+        Ok(())
+    }
+
+    /// Brings the test bed up with `managers` + `workers` nodes in one swarm, all ready, the
+    /// image on every node, and moto answering. Idempotent: run on a test bed that is up, it
+    /// restarts what died and changes nothing else.
+    pub async fn up(managers: u8, workers: u8) -> Result<Self> {
+        if managers == 0 {
+            bail!("a swarm needs at least one manager");
+        }
+        preflight()?;
+        let _lock = lock()?;
+        let bed = match Self::load() {
+            Ok(bed) => bed,
+            Err(_) => Self::plan(managers, workers)?,
+        };
+        create_bridge()?;
+        let tarball = image::tarball()?;
+        let moto = tokio::task::spawn_blocking(moto::start);
+        for node in &bed.nodes {
+            node.create_network()?;
+        }
+        futures_util::future::try_join_all(bed.nodes.iter().map(|node| async {
+            node.start_daemon().await?;
+            image::import(&docker::connect(&node.docker_host()).await?, &tarball).await
+        }))
+        .await?;
+        bed.form_swarm().await?;
+        moto.await.context("moto start panicked")??;
+        bed.save()?;
+        Ok(bed)
+    }
+
+    fn plan(managers: u8, workers: u8) -> Result<Self> {
+        let mut bed = Self {
+            nodes: Vec::new(),
+            aws_endpoint: moto::endpoint(),
+            next_index: 1,
+        };
+        for number in 1..=managers {
+            bed.allocate(Role::Manager, number)?;
+        }
+        for number in 1..=workers {
+            bed.allocate(Role::Worker, number)?;
+        }
+        Ok(bed)
+    }
+
+    fn allocate(&mut self, role: Role, number: u8) -> Result<Node> {
+        if self.next_index > 200 {
+            bail!("the test bed subnet is full");
+        }
+        let node = Node::new(role, number, self.next_index)?;
+        self.next_index += 1;
+        self.nodes.push(node.clone());
+        Ok(node)
+    }
+
+    /// The first manager initialises the swarm; the other managers join one at a time (each
+    /// Raft membership change settles before the next), then the workers together.
+    async fn form_swarm(&self) -> Result<()> {
+        let first = self.managers().next().context("no manager")?;
+        let leader = docker::connect(&first.docker_host()).await?;
+        docker::init_swarm(&leader, first.ip).await?;
+        let tokens = docker::join_tokens(&leader).await?;
+        let remote = format!("{}:2377", first.ip);
+        for node in self.managers().skip(1) {
+            let docker = docker::connect(&node.docker_host()).await?;
+            docker::join_swarm(&docker, node.ip, &remote, &tokens.manager)
+                .await
+                .with_context(|| format!("manager {} cannot join", node.name))?;
+        }
+        futures_util::future::try_join_all(self.nodes.iter().filter(|n| n.role == Role::Worker).map(|node| {
+            let (remote, token) = (&remote, &tokens.worker);
+            async move {
+                let docker = docker::connect(&node.docker_host()).await?;
+                docker::join_swarm(&docker, node.ip, remote, token)
+                    .await
+                    .with_context(|| format!("worker {} cannot join", node.name))
+            }
+        }))
+        .await?;
+        let expected: HashMap<String, String> =
+            self.nodes.iter().map(|n| (n.instance_id.clone(), n.hostname.clone())).collect();
+        docker::wait_until_ready(&leader, &expected, READY_TIMEOUT).await
+    }
+
+    /// The managers, in the order they were made.
+    pub fn managers(&self) -> impl Iterator<Item = &Node> {
+        self.nodes.iter().filter(|n| n.role == Role::Manager)
+    }
+
+    /// The node called `name`.
+    pub fn node(&self, name: &str) -> Result<&Node> {
+        self.nodes
+            .iter()
+            .find(|n| n.name == name)
+            .with_context(|| format!("the test bed has no node `{name}`"))
+    }
+
+    /// A client of the node's daemon.
+    pub async fn docker(&self, node: &Node) -> Result<Docker> {
+        docker::connect(&node.docker_host()).await
+    }
+
+    /// A client of the first manager that answers and is in the swarm, skipping dead or cut
+    /// ones.
+    pub async fn manager(&self) -> Result<Docker> {
+        for node in self.managers() {
+            if let Ok(docker) = docker::connect(&node.docker_host()).await {
+                if docker.list_nodes(None).await.is_ok() {
+                    return Ok(docker);
+                }
+            }
+        }
+        bail!("no manager of the test bed answers")
+    }
+
+    /// Adds a node of `role` to the running test bed: its namespace, daemon, image, and its
+    /// join to the swarm. Safe to call from several processes at once (a lock file).
+    pub async fn add_node(role: Role) -> Result<Node> {
+        let _lock = lock()?;
+        let mut bed = Self::load()?;
+        let number = bed
+            .nodes
+            .iter()
+            .filter(|n| n.role == role)
+            .filter_map(|n| n.name[1..].parse::<u8>().ok())
+            .max()
+            .unwrap_or(0)
+            + 1;
+        let node = bed.allocate(role, number)?;
+        bed.save()?;
+        node.create_network()?;
+        node.start_daemon().await?;
+        let docker = docker::connect(&node.docker_host()).await?;
+        image::import(&docker, &image::tarball()?).await?;
+        let manager = bed.manager().await?;
+        let tokens = docker::join_tokens(&manager).await?;
+        let token = match role {
+            Role::Manager => tokens.manager,
+            Role::Worker => tokens.worker,
+        };
+        let first = bed.managers().next().context("no manager")?;
+        docker::join_swarm(&docker, node.ip, &format!("{}:2377", first.ip), &token).await?;
+        let expected = HashMap::from([(node.instance_id.clone(), node.hostname.clone())]);
+        docker::wait_until_ready(&manager, &expected, READY_TIMEOUT).await?;
+        Ok(node)
+    }
+
+    /// Removes a node from the test bed for good: kills it, deletes its namespace and data,
+    /// and forgets it. (Its entry in the swarm stays, as with a terminated instance.)
+    pub fn destroy_node(name: &str) -> Result<()> {
+        let _lock = lock()?;
+        let mut bed = Self::load()?;
+        bed.node(name)?.destroy()?;
+        bed.nodes.retain(|n| n.name != name);
+        bed.save()
+    }
+
+    /// The environment through which the AWS SDK (and the `aws` CLI) reach moto: the standard
+    /// endpoint and credential settings, nothing specific to tests.
+    pub fn aws_env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("AWS_ENDPOINT_URL", self.aws_endpoint.clone()),
+            ("AWS_REGION", "us-east-1".to_owned()),
+            ("AWS_ACCESS_KEY_ID", "testing".to_owned()),
+            ("AWS_SECRET_ACCESS_KEY", "testing".to_owned()),
+        ]
+    }
+}
+
+/// Removes the whole test bed; returns what could not be removed (empty when all is gone).
+pub fn down() -> Vec<String> {
+    cleanup::down()
+}
+
+/// Checks the tools the test bed runs and that we are root, before touching anything.
+fn preflight() -> Result<()> {
+    if sh::run("id", &["-u"])?.trim() != "0" {
+        bail!("the test bed makes namespaces and bridges: run it as root");
+    }
+    for tool in ["ip", "nsenter", "unshare", "dockerd", "containerd", "runc", "tar", "umount", "hostname"] {
+        if sh::run("sh", &["-c", &format!("command -v {tool}")]).is_err() {
+            bail!("`{tool}` is missing: run scripts/setup.sh, which installs the test bed's packages");
+        }
+    }
+    if Path::new("/run/containerd/containerd.sock").exists() {
+        bail!(
+            "a system containerd runs (/run/containerd/containerd.sock): every node's dockerd would share it; stop it first"
+        );
+    }
+    Ok(())
+}
+
+/// Holds an exclusive lock on the test bed's state while it is changed.
+fn lock() -> Result<fs::File> {
+    fs::create_dir_all(layout::RUN_DIR)?;
+    let file = fs::File::create(Path::new(layout::RUN_DIR).join("lock"))?;
+    file.lock().context("cannot lock the test bed state")?;
+    Ok(file)
+}
+
+fn create_bridge() -> Result<()> {
+    if !sh::run_quiet("ip", &["link", "show", layout::BRIDGE]) {
+        sh::run("ip", &["link", "add", layout::BRIDGE, "type", "bridge"])?;
+    }
+    let cidr = format!("{}/{}", layout::gateway(), layout::PREFIX_LEN);
+    let addrs = sh::run("ip", &["-o", "addr", "show", "dev", layout::BRIDGE])?;
+    if !addrs.contains(&format!(" {cidr} ")) {
+        sh::run("ip", &["addr", "add", &cidr, "dev", layout::BRIDGE])?;
+    }
+    sh::run("ip", &["link", "set", layout::BRIDGE, "up"]).map(drop)
+}
