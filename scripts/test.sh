@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# The whole test suite, as CI runs it: formatting, lints, unit tests, and the end-to-end tests
-# against a real multi-node swarm and moto, brought up here and always torn down.
+# The whole test suite, as CI runs it: formatting, lints, the template lint, unit tests, and the
+# end-to-end tests against a real multi-node swarm and moto, brought up here and always torn
+# down, even when a test fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 
-step() { printf '\n== %s\n' "$*"; }
+step() { printf '\n== %s (%ss)\n' "$*" "$SECONDS"; }
+testbed=target/debug/testbed
+log=target/test-output.log
 
 step "format and lints"
 cargo fmt --all -- --check
@@ -14,7 +17,6 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "build"
 cargo test --workspace --locked --no-run
 cargo build --locked -p testbed
-testbed=target/debug/testbed
 
 step "template lint"
 /var/cache/swarm-testbed/venv/bin/cfn-lint template.yaml
@@ -25,12 +27,25 @@ trap '"$testbed" down' EXIT
 
 step "test bed up"
 "$testbed" up
+state=/run/swarm-testbed/state.json
+before="$(sha256sum < "$state")"
+"$testbed" up >/dev/null
+[ "$before" = "$(sha256sum < "$state")" ] || { echo "a second 'testbed up' changed the test bed" >&2; exit 1; }
 eval "$("$testbed" env)"
 
 step "tests"
-cargo test --workspace --locked
+cargo test --workspace --locked 2>&1 | tee "$log"
 
-step "test bed down"
+step "test bed down, also after a killed run"
 trap - EXIT
 "$testbed" down
+"$testbed" up >/dev/null 2>&1 & up_pid=$!
+sleep 1.5
+kill -9 "$up_pid" 2>/dev/null || true
+wait "$up_pid" 2>/dev/null || true
+"$testbed" down
 "$testbed" leftovers
+
+step "done"
+# One closing line over every test binary, for whoever reads only the last line.
+awk '/^test result:/ { passed += $4; failed += $6 } END { printf "%d passed, %d failed\n", passed, failed }' "$log"

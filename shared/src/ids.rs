@@ -171,8 +171,14 @@ mod tests {
         for (bad, why) in [
             ("", "must start with `i-`"),
             ("0598c7d356eba48d7", "must start with `i-`"),
-            ("i-0598c7d356eba48d", "must have 8 or 17 hexadecimal digits after `i-`"),
-            ("i-0598C7D356EBA48D7", "must be lowercase hexadecimal after `i-`"),
+            (
+                "i-0598c7d356eba48d",
+                "must have 8 or 17 hexadecimal digits after `i-`",
+            ),
+            (
+                "i-0598C7D356EBA48D7",
+                "must be lowercase hexadecimal after `i-`",
+            ),
             ("i-zzzzzzzz", "must be lowercase hexadecimal after `i-`"),
         ] {
             let err = InstanceId::try_from(bad).expect_err(bad);
@@ -213,7 +219,10 @@ mod tests {
     #[test]
     fn ids_round_trip_through_serde_and_refuse_bad_values() {
         let id: InstanceId = serde_json::from_str("\"i-0598c7d356eba48d7\"").expect("valid");
-        assert_eq!(serde_json::to_string(&id).expect("ser"), "\"i-0598c7d356eba48d7\"");
+        assert_eq!(
+            serde_json::to_string(&id).expect("ser"),
+            "\"i-0598c7d356eba48d7\""
+        );
         assert!(serde_json::from_str::<InstanceId>("\"nope\"").is_err());
     }
 }

@@ -71,7 +71,11 @@ impl Config {
     /// Reads the configuration through `lookup`, so tests need not touch the process
     /// environment (which is shared by every test thread).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let get = |var: &str| lookup(var).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let get = |var: &str| {
+            lookup(var)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
 
         let groups_text = get(vars::GROUPS).ok_or(ConfigError::Missing {
             var: vars::GROUPS,
@@ -109,13 +113,13 @@ impl Config {
         };
 
         let queue_url = get(vars::QUEUE_URL);
-        if let Some(url) = &queue_url {
-            if !(url.starts_with("https://") || url.starts_with("http://")) {
-                return Err(ConfigError::Invalid {
-                    var: vars::QUEUE_URL,
-                    reason: format!("`{url}` is not an http(s) queue URL"),
-                });
-            }
+        if let Some(url) = &queue_url
+            && !(url.starts_with("https://") || url.starts_with("http://"))
+        {
+            return Err(ConfigError::Invalid {
+                var: vars::QUEUE_URL,
+                reason: format!("`{url}` is not an http(s) queue URL"),
+            });
         }
 
         Ok(Self {
@@ -137,22 +141,29 @@ mod tests {
     use std::collections::HashMap;
 
     fn config(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let env: HashMap<String, String> =
-            pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        let env: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
         Config::from_lookup(|var| env.get(var).cloned())
     }
 
     #[test]
     fn the_groups_are_required_and_the_error_names_the_variable() {
         let err = config(&[]).expect_err("no groups");
-        assert!(err.to_string().starts_with("environment variable SWARM_GROUPS is required"), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("environment variable SWARM_GROUPS is required"),
+            "{err}"
+        );
         let err = config(&[(vars::GROUPS, " , ")]).expect_err("blank groups");
         assert!(err.to_string().contains("SWARM_GROUPS"), "{err}");
     }
 
     #[test]
     fn groups_are_split_on_commas_and_trimmed() {
-        let config = config(&[(vars::GROUPS, "swarm-Managers-1, swarm-Workers-2 ,")]).expect("valid");
+        let config =
+            config(&[(vars::GROUPS, "swarm-Managers-1, swarm-Workers-2 ,")]).expect("valid");
         assert_eq!(config.groups.len(), 2);
         assert!(config.owns(&"swarm-Workers-2".try_into().expect("valid")));
         assert!(!config.owns(&"someone-else".try_into().expect("valid")));
@@ -161,7 +172,10 @@ mod tests {
     #[test]
     fn an_invalid_group_name_is_refused_with_the_variable_and_the_rule() {
         let err = config(&[(vars::GROUPS, "ok,bad\u{7}name")]).expect_err("control char");
-        assert_eq!(err.to_string(), "environment variable SWARM_GROUPS holds an invalid group name");
+        assert_eq!(
+            err.to_string(),
+            "environment variable SWARM_GROUPS holds an invalid group name"
+        );
         let cause = std::error::Error::source(&err).expect("cause").to_string();
         assert!(cause.contains("control characters"), "{cause}");
     }
@@ -180,8 +194,12 @@ mod tests {
 
     #[test]
     fn the_queue_url_is_optional_but_must_be_a_url() {
-        assert_eq!(config(&[(vars::GROUPS, "g")]).expect("valid").queue_url, None);
-        let err = config(&[(vars::GROUPS, "g"), (vars::QUEUE_URL, "my-queue")]).expect_err("not a url");
+        assert_eq!(
+            config(&[(vars::GROUPS, "g")]).expect("valid").queue_url,
+            None
+        );
+        let err =
+            config(&[(vars::GROUPS, "g"), (vars::QUEUE_URL, "my-queue")]).expect_err("not a url");
         assert!(err.to_string().contains("QUEUE_URL"), "{err}");
     }
 }

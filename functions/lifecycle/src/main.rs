@@ -11,7 +11,9 @@ use lifecycle::config::Config;
 use lifecycle::triage::Triage;
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt().with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .init();
     let config = match Config::from_env() {
         Ok(config) => config,
         Err(error) => {
@@ -32,5 +34,9 @@ fn main() -> ExitCode {
         triage.log(&format!("stdin:{}", index + 1), &line);
         rejected |= matches!(triage, Triage::Reject(_));
     }
-    if rejected { ExitCode::FAILURE } else { ExitCode::SUCCESS }
+    if rejected {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
 }

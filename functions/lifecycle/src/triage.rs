@@ -5,7 +5,9 @@
 //! redrive to the dead-letter queue), with its body in the log so an operator can see it.
 
 use aws_lambda_events::event::sqs::SqsMessage;
-use swarm_aws::event::{LifecycleAction, LifecycleMessage, ParseError, SpotInterruption, parse_message};
+use swarm_aws::event::{
+    LifecycleAction, LifecycleMessage, ParseError, SpotInterruption, parse_message,
+};
 
 use crate::config::Config;
 
@@ -33,9 +35,11 @@ impl Triage {
             Ok(LifecycleMessage::TestNotification { .. }) => Self::Acknowledge {
                 reason: "test notification: the hook can publish to the queue",
             },
-            Ok(LifecycleMessage::Action(action)) if !config.owns(&action.group) => Self::Acknowledge {
-                reason: "the group is not one of this stack's groups",
-            },
+            Ok(LifecycleMessage::Action(action)) if !config.owns(&action.group) => {
+                Self::Acknowledge {
+                    reason: "the group is not one of this stack's groups",
+                }
+            }
             Ok(LifecycleMessage::Action(action)) => Self::Action(action),
             Ok(LifecycleMessage::SpotInterruption(spot)) => Self::Spot(spot),
         }
@@ -55,7 +59,12 @@ impl Triage {
     pub fn log(&self, message_id: &str, body: &str) {
         match self {
             Self::Acknowledge { reason } => {
-                tracing::info!(message_id, step = "acknowledge", reason, "message needs no action");
+                tracing::info!(
+                    message_id,
+                    step = "acknowledge",
+                    reason,
+                    "message needs no action"
+                );
             }
             Self::Action(action) => tracing::info!(
                 message_id,
@@ -101,12 +110,17 @@ mod tests {
     use super::*;
 
     fn config() -> Config {
-        Config::from_lookup(|var| (var == crate::config::vars::GROUPS).then(|| "swarm-Workers-7QW3ER5TY".to_owned()))
-            .expect("valid config")
+        Config::from_lookup(|var| {
+            (var == crate::config::vars::GROUPS).then(|| "swarm-Workers-7QW3ER5TY".to_owned())
+        })
+        .expect("valid config")
     }
 
     fn fixture(name: &str) -> String {
-        let path = format!("{}/../../shared/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+        let path = format!(
+            "{}/../../shared/tests/fixtures/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        );
         std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
     }
 
@@ -120,32 +134,45 @@ mod tests {
     #[test]
     fn a_termination_of_an_owned_group_is_an_action() {
         let triage = Triage::of_record(&record(Some(&fixture("terminate-direct.json"))), &config());
-        assert!(matches!(triage, Triage::Action(ref a) if a.instance_id.as_str() == "i-04c2e1f0a9b8d7c65"));
+        assert!(
+            matches!(triage, Triage::Action(ref a) if a.instance_id.as_str() == "i-04c2e1f0a9b8d7c65")
+        );
     }
 
     #[test]
     fn a_test_notification_is_acknowledged() {
-        let triage = Triage::of_record(&record(Some(&fixture("test-notification.json"))), &config());
+        let triage =
+            Triage::of_record(&record(Some(&fixture("test-notification.json"))), &config());
         assert!(matches!(triage, Triage::Acknowledge { .. }));
     }
 
     #[test]
     fn an_action_of_a_group_this_stack_does_not_own_is_acknowledged_not_processed() {
         // terminate-eventbridge.json is for the manager group, which `config()` does not own.
-        let triage = Triage::of_record(&record(Some(&fixture("terminate-eventbridge.json"))), &config());
+        let triage = Triage::of_record(
+            &record(Some(&fixture("terminate-eventbridge.json"))),
+            &config(),
+        );
         assert!(matches!(triage, Triage::Acknowledge { reason } if reason.contains("not one of")));
     }
 
     #[test]
     fn a_spot_warning_is_passed_on_whatever_the_group() {
-        let triage = Triage::of_record(&record(Some(&fixture("spot-interruption.json"))), &config());
+        let triage =
+            Triage::of_record(&record(Some(&fixture("spot-interruption.json"))), &config());
         assert!(matches!(triage, Triage::Spot(_)));
     }
 
     #[test]
     fn a_malformed_or_missing_body_is_rejected_and_so_kept_for_the_dead_letter_queue() {
-        assert!(matches!(Triage::of_record(&record(Some("not json")), &config()), Triage::Reject(_)));
-        assert!(matches!(Triage::of_record(&record(None), &config()), Triage::Reject(ParseError::Empty)));
+        assert!(matches!(
+            Triage::of_record(&record(Some("not json")), &config()),
+            Triage::Reject(_)
+        ));
+        assert!(matches!(
+            Triage::of_record(&record(None), &config()),
+            Triage::Reject(ParseError::Empty)
+        ));
     }
 
     #[test]

@@ -44,7 +44,10 @@ pub(super) fn parse(object: Map<String, Value>) -> Result<LifecycleMessage, Pars
 
 /// Reads a lifecycle action from its fields; the direct notification and EventBridge's
 /// `detail` use the same names.
-pub(super) fn action(fields: &Fields<'_>, envelope: Envelope) -> Result<LifecycleAction, ParseError> {
+pub(super) fn action(
+    fields: &Fields<'_>,
+    envelope: Envelope,
+) -> Result<LifecycleAction, ParseError> {
     Ok(LifecycleAction {
         transition: Transition::from_aws_str(fields.required_str("LifecycleTransition")?)?,
         instance_id: fields.required_id("EC2InstanceId")?,
@@ -52,7 +55,9 @@ pub(super) fn action(fields: &Fields<'_>, envelope: Envelope) -> Result<Lifecycl
         hook: fields.required_id("LifecycleHookName")?,
         token: fields.required_id("LifecycleActionToken")?,
         time: parse_time("Time", fields.optional_str("Time")?)?,
-        metadata: fields.optional_str("NotificationMetadata")?.map(str::to_owned),
+        metadata: fields
+            .optional_str("NotificationMetadata")?
+            .map(str::to_owned),
         envelope,
     })
 }

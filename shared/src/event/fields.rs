@@ -33,7 +33,8 @@ impl<'a> Fields<'a> {
     where
         T: for<'s> TryFrom<&'s str, Error = InvalidId>,
     {
-        T::try_from(self.required_str(field)?).map_err(|source| ParseError::InvalidId { field, source })
+        T::try_from(self.required_str(field)?)
+            .map_err(|source| ParseError::InvalidId { field, source })
     }
 
     /// The field names present, for an error about an object of unknown shape.
@@ -43,7 +44,11 @@ impl<'a> Fields<'a> {
             return "an empty object".to_owned();
         }
         names.sort_unstable();
-        let more = if self.0.len() > names.len() { ", …" } else { "" };
+        let more = if self.0.len() > names.len() {
+            ", …"
+        } else {
+            ""
+        };
         format!("fields {}{more}", shorten(&names.join(", ")))
     }
 }

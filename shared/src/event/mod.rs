@@ -13,9 +13,9 @@
 //! wrong with it.
 
 mod direct;
-mod fields;
 mod error;
 mod eventbridge;
+mod fields;
 
 pub use error::ParseError;
 
@@ -141,7 +141,10 @@ pub fn parse_message(body: &[u8]) -> Result<LifecycleMessage, ParseError> {
 }
 
 /// Parses an RFC 3339 time field, naming the field when it is not one.
-fn parse_time(field: &'static str, value: Option<&str>) -> Result<Option<DateTime<Utc>>, ParseError> {
+fn parse_time(
+    field: &'static str,
+    value: Option<&str>,
+) -> Result<Option<DateTime<Utc>>, ParseError> {
     value
         .map(|text| {
             DateTime::parse_from_rfc3339(text)

@@ -37,11 +37,17 @@ fn a_direct_termination_notification_is_a_terminating_action_with_every_field() 
     assert_eq!(action.instance_id.as_str(), "i-04c2e1f0a9b8d7c65");
     assert_eq!(action.group.as_str(), "swarm-Workers-7QW3ER5TY");
     assert_eq!(action.hook.as_str(), "workers-drain");
-    assert_eq!(action.token.as_str(), "9f8e7d6c-5b4a-4392-8170-6f5e4d3c2b1a");
+    assert_eq!(
+        action.token.as_str(),
+        "9f8e7d6c-5b4a-4392-8170-6f5e4d3c2b1a"
+    );
     assert_eq!(action.envelope, Envelope::Direct);
     assert_eq!(action.metadata, None);
     let time = action.time.expect("time is present");
-    assert_eq!(time.to_rfc3339_opts(chrono::SecondsFormat::Millis, true), "2026-10-02T08:41:09.517Z");
+    assert_eq!(
+        time.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        "2026-10-02T08:41:09.517Z"
+    );
 }
 
 #[test]
@@ -71,7 +77,10 @@ fn an_eventbridge_termination_is_the_same_action_with_the_envelope_time() {
     assert_eq!(action.instance_id.as_str(), "i-0123456789abcdef1");
     assert_eq!(action.hook.as_str(), "managers-drain");
     assert_eq!(action.group.as_str(), "swarm-Managers-2ZX4CV6BN");
-    assert_eq!(action.time.map(|t| t.to_rfc3339()), Some("2026-10-02T08:41:09+00:00".to_owned()));
+    assert_eq!(
+        action.time.map(|t| t.to_rfc3339()),
+        Some("2026-10-02T08:41:09+00:00".to_owned())
+    );
 }
 
 #[test]
@@ -98,13 +107,20 @@ fn every_team_sample_parses_when_the_samples_are_beside_the_checkout() {
     // it: a user's clone has only the fixtures above, so this test says so and checks nothing.
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/aws-samples");
     let Ok(entries) = std::fs::read_dir(&dir) else {
-        eprintln!("no team samples at {}: only the fixtures were checked", dir.display());
+        eprintln!(
+            "no team samples at {}: only the fixtures were checked",
+            dir.display()
+        );
         return;
     };
     let mut checked = 0;
     for entry in entries {
         let path = entry.expect("readable dir").path();
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_owned();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_owned();
         if !name.ends_with(".json") {
             continue;
         }
@@ -126,11 +142,28 @@ fn every_team_sample_parses_when_the_samples_are_beside_the_checkout() {
 
 #[test]
 fn unknown_fields_are_ignored_and_optional_fields_may_be_missing() {
-    let body = with_field("terminate-direct.json", "SomethingNew", Some(serde_json::json!({"a": [1, 2]})));
-    assert!(matches!(parse_message(&body), Ok(LifecycleMessage::Action(_))));
-    for optional in ["Time", "RequestId", "AccountId", "Origin", "Destination", "Service"] {
+    let body = with_field(
+        "terminate-direct.json",
+        "SomethingNew",
+        Some(serde_json::json!({"a": [1, 2]})),
+    );
+    assert!(matches!(
+        parse_message(&body),
+        Ok(LifecycleMessage::Action(_))
+    ));
+    for optional in [
+        "Time",
+        "RequestId",
+        "AccountId",
+        "Origin",
+        "Destination",
+        "Service",
+    ] {
         let body = with_field("terminate-direct.json", optional, None);
-        assert!(matches!(parse_message(&body), Ok(LifecycleMessage::Action(_))), "{optional}");
+        assert!(
+            matches!(parse_message(&body), Ok(LifecycleMessage::Action(_))),
+            "{optional}"
+        );
     }
 }
 
@@ -144,15 +177,26 @@ fn an_empty_or_blank_body_is_refused_as_empty() {
 fn a_body_that_is_not_json_is_refused_with_the_parser_position() {
     let err = error_of(b"Test message from the console");
     assert!(matches!(err, ParseError::NotJson { .. }));
-    let source = std::error::Error::source(&err).expect("has a source").to_string();
+    let source = std::error::Error::source(&err)
+        .expect("has a source")
+        .to_string();
     assert!(source.contains("line 1"), "{source}");
 }
 
 #[test]
 fn json_that_is_not_an_object_is_refused_with_its_kind() {
-    assert_eq!(error_of(b"[1,2]").to_string(), "message body is a JSON array, not an object");
-    assert_eq!(error_of(b"\"hi\"").to_string(), "message body is a JSON string, not an object");
-    assert_eq!(error_of(b"null").to_string(), "message body is a JSON null, not an object");
+    assert_eq!(
+        error_of(b"[1,2]").to_string(),
+        "message body is a JSON array, not an object"
+    );
+    assert_eq!(
+        error_of(b"\"hi\"").to_string(),
+        "message body is a JSON string, not an object"
+    );
+    assert_eq!(
+        error_of(b"null").to_string(),
+        "message body is a JSON null, not an object"
+    );
 }
 
 #[test]
@@ -165,7 +209,8 @@ fn an_object_of_the_wrong_shape_says_which_fields_it_found() {
 
 #[test]
 fn a_scaling_notification_is_not_mistaken_for_a_lifecycle_action() {
-    let body = br#"{"Event":"autoscaling:EC2_INSTANCE_TERMINATE","EC2InstanceId":"i-0123456789abcdef1"}"#;
+    let body =
+        br#"{"Event":"autoscaling:EC2_INSTANCE_TERMINATE","EC2InstanceId":"i-0123456789abcdef1"}"#;
     let err = error_of(body);
     assert!(err.to_string().contains("EC2_INSTANCE_TERMINATE"), "{err}");
 }
@@ -174,22 +219,40 @@ fn a_scaling_notification_is_not_mistaken_for_a_lifecycle_action() {
 fn a_missing_token_is_named() {
     let body = with_field("terminate-direct.json", "LifecycleActionToken", None);
     let err = error_of(&body);
-    assert_eq!(err.to_string(), "required field `LifecycleActionToken` is missing");
-    let body = with_field("terminate-eventbridge.json", "detail", Some(serde_json::json!({
-        "LifecycleTransition": "autoscaling:EC2_INSTANCE_TERMINATING",
-        "EC2InstanceId": "i-0123456789abcdef1",
-        "AutoScalingGroupName": "g",
-        "LifecycleHookName": "h"
-    })));
-    assert_eq!(error_of(&body).to_string(), "required field `LifecycleActionToken` is missing");
+    assert_eq!(
+        err.to_string(),
+        "required field `LifecycleActionToken` is missing"
+    );
+    let body = with_field(
+        "terminate-eventbridge.json",
+        "detail",
+        Some(serde_json::json!({
+            "LifecycleTransition": "autoscaling:EC2_INSTANCE_TERMINATING",
+            "EC2InstanceId": "i-0123456789abcdef1",
+            "AutoScalingGroupName": "g",
+            "LifecycleHookName": "h"
+        })),
+    );
+    assert_eq!(
+        error_of(&body).to_string(),
+        "required field `LifecycleActionToken` is missing"
+    );
 }
 
 #[test]
 fn every_required_field_is_named_when_missing() {
-    for field in ["LifecycleTransition", "EC2InstanceId", "AutoScalingGroupName", "LifecycleHookName"] {
+    for field in [
+        "LifecycleTransition",
+        "EC2InstanceId",
+        "AutoScalingGroupName",
+        "LifecycleHookName",
+    ] {
         let body = with_field("terminate-direct.json", field, None);
         let message = error_of(&body).to_string();
-        assert!(message.contains(field) || message.contains("LifecycleTransition"), "{field}: {message}");
+        assert!(
+            message.contains(field) || message.contains("LifecycleTransition"),
+            "{field}: {message}"
+        );
     }
 }
 
@@ -201,7 +264,9 @@ fn an_unknown_transition_is_refused_by_name() {
         Some("autoscaling:EC2_INSTANCE_HIBERNATING".into()),
     );
     let err = error_of(&body);
-    assert!(matches!(err, ParseError::UnknownTransition(ref t) if t == "autoscaling:EC2_INSTANCE_HIBERNATING"));
+    assert!(
+        matches!(err, ParseError::UnknownTransition(ref t) if t == "autoscaling:EC2_INSTANCE_HIBERNATING")
+    );
 }
 
 #[test]
@@ -211,7 +276,11 @@ fn a_field_of_the_wrong_type_or_value_is_named() {
         error_of(&body).to_string(),
         "field `EC2InstanceId` has the wrong type: expected a string, found a number"
     );
-    let body = with_field("terminate-direct.json", "EC2InstanceId", Some("instance-1".into()));
+    let body = with_field(
+        "terminate-direct.json",
+        "EC2InstanceId",
+        Some("instance-1".into()),
+    );
     let err = error_of(&body);
     assert_eq!(err.to_string(), "field `EC2InstanceId` is invalid");
     let cause = std::error::Error::source(&err).expect("cause").to_string();
@@ -222,13 +291,21 @@ fn a_field_of_the_wrong_type_or_value_is_named() {
 
 #[test]
 fn an_eventbridge_event_of_another_kind_is_unsupported_by_name() {
-    let body = with_field("spot-interruption.json", "detail-type", Some("EC2 Instance State-change Notification".into()));
+    let body = with_field(
+        "spot-interruption.json",
+        "detail-type",
+        Some("EC2 Instance State-change Notification".into()),
+    );
     assert_eq!(
         error_of(&body).to_string(),
         "unsupported EventBridge event `EC2 Instance State-change Notification` from `aws.ec2`"
     );
     let body = with_field("terminate-eventbridge.json", "detail", Some("oops".into()));
-    assert!(error_of(&body).to_string().contains("`detail` has the wrong type"));
+    assert!(
+        error_of(&body)
+            .to_string()
+            .contains("`detail` has the wrong type")
+    );
 }
 
 #[test]
@@ -240,7 +317,10 @@ fn a_body_at_the_sqs_limit_parses_and_one_byte_more_is_too_large() {
     object.insert("Padding".into(), "x".repeat(MAX_BODY_BYTES - base).into());
     let body = serde_json::to_vec(&object).expect("ser");
     assert_eq!(body.len(), MAX_BODY_BYTES);
-    assert!(matches!(parse_message(&body), Ok(LifecycleMessage::Action(_))));
+    assert!(matches!(
+        parse_message(&body),
+        Ok(LifecycleMessage::Action(_))
+    ));
 
     let mut larger = body;
     larger.push(b' ');
@@ -255,19 +335,29 @@ fn invalid_utf8_is_refused_not_panicked_on() {
     let mut body = fixture("terminate-direct.json").into_bytes();
     body[20] = 0xff;
     assert!(matches!(error_of(&body), ParseError::NotUtf8 { .. }));
-    assert!(matches!(error_of(&[0xc3, 0x28]), ParseError::NotUtf8 { .. }));
+    assert!(matches!(
+        error_of(&[0xc3, 0x28]),
+        ParseError::NotUtf8 { .. }
+    ));
 }
 
 #[test]
 fn a_huge_field_value_does_not_make_a_huge_error_message() {
-    let body = with_field("terminate-direct.json", "LifecycleTransition", Some("x".repeat(100_000).into()));
+    let body = with_field(
+        "terminate-direct.json",
+        "LifecycleTransition",
+        Some("x".repeat(100_000).into()),
+    );
     assert!(error_of(&body).to_string().len() < 200);
 }
 
 #[test]
 fn a_duplicate_delivery_parses_to_the_same_action() {
     let body = fixture("terminate-direct.json");
-    assert_eq!(parse_message(body.as_bytes()).ok(), parse_message(body.as_bytes()).ok());
+    assert_eq!(
+        parse_message(body.as_bytes()).ok(),
+        parse_message(body.as_bytes()).ok()
+    );
 }
 
 /// Values that look like the real thing, so that mutated bodies reach deep into the parser.
@@ -301,9 +391,21 @@ fn json_value() -> impl Strategy<Value = serde_json::Value> {
 fn field_name() -> impl Strategy<Value = String> {
     prop_oneof![
         prop::sample::select(vec![
-            "LifecycleTransition", "EC2InstanceId", "AutoScalingGroupName", "LifecycleHookName",
-            "LifecycleActionToken", "Time", "Event", "NotificationMetadata", "detail-type",
-            "source", "detail", "time", "resources", "instance-id", "instance-action",
+            "LifecycleTransition",
+            "EC2InstanceId",
+            "AutoScalingGroupName",
+            "LifecycleHookName",
+            "LifecycleActionToken",
+            "Time",
+            "Event",
+            "NotificationMetadata",
+            "detail-type",
+            "source",
+            "detail",
+            "time",
+            "resources",
+            "instance-id",
+            "instance-action",
         ])
         .prop_map(str::to_owned),
         "[a-zA-Z-]{1,12}",

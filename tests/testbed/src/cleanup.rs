@@ -80,7 +80,10 @@ pub fn down() -> Vec<String> {
     for cgroup in cgroup_names() {
         remove_cgroups(&cgroup);
     }
-    for netns in names_with_prefix(&sh::run("ip", &["netns", "list"]).unwrap_or_default(), layout::NETNS_PREFIX) {
+    for netns in names_with_prefix(
+        &sh::run("ip", &["netns", "list"]).unwrap_or_default(),
+        layout::NETNS_PREFIX,
+    ) {
         sh::run_quiet("ip", &["netns", "del", &netns]);
     }
     let links = sh::run("ip", &["-o", "link", "show"]).unwrap_or_default();
@@ -99,7 +102,10 @@ pub fn down() -> Vec<String> {
 
 /// What of the test bed still exists: processes, mounts, namespaces, links, cgroups.
 pub fn leftovers() -> Vec<String> {
-    let mut left: Vec<String> = procs::of_testbed().iter().map(|pid| format!("process {pid}")).collect();
+    let mut left: Vec<String> = procs::of_testbed()
+        .iter()
+        .map(|pid| format!("process {pid}"))
+        .collect();
     let mountinfo = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
     left.extend(
         mountinfo
@@ -109,10 +115,21 @@ pub fn leftovers() -> Vec<String> {
             .map(|p| format!("mount {p}")),
     );
     let netns = sh::run("ip", &["netns", "list"]).unwrap_or_default();
-    left.extend(names_with_prefix(&netns, layout::NETNS_PREFIX).into_iter().map(|n| format!("netns {n}")));
+    left.extend(
+        names_with_prefix(&netns, layout::NETNS_PREFIX)
+            .into_iter()
+            .map(|n| format!("netns {n}")),
+    );
     let links = sh::run("ip", &["-o", "link", "show"]).unwrap_or_default();
-    left.extend(link_names(&links, layout::VETH_PREFIX).into_iter().map(|l| format!("link {l}")));
-    if link_names(&links, layout::BRIDGE).iter().any(|l| l == layout::BRIDGE) {
+    left.extend(
+        link_names(&links, layout::VETH_PREFIX)
+            .into_iter()
+            .map(|l| format!("link {l}")),
+    );
+    if link_names(&links, layout::BRIDGE)
+        .iter()
+        .any(|l| l == layout::BRIDGE)
+    {
         left.push(format!("link {}", layout::BRIDGE));
     }
     left.extend(cgroup_names().into_iter().map(|c| format!("cgroup {c}")));
@@ -146,7 +163,12 @@ fn cgroup_names() -> Vec<String> {
         .into_iter()
         .flatten()
         .flatten()
-        .flat_map(|controller| fs::read_dir(controller.path()).into_iter().flatten().flatten())
+        .flat_map(|controller| {
+            fs::read_dir(controller.path())
+                .into_iter()
+                .flatten()
+                .flatten()
+        })
         .filter_map(|entry| entry.file_name().to_str().map(str::to_owned))
         .filter(|name| name.starts_with(layout::CGROUP_PREFIX))
         .collect();

@@ -17,7 +17,10 @@ pub async fn connect(host: &str) -> Result<Docker> {
         .negotiate_version()
         .await
         .with_context(|| format!("dockerd at {host} does not answer"))?;
-    docker.ping().await.with_context(|| format!("dockerd at {host} does not answer a ping"))?;
+    docker
+        .ping()
+        .await
+        .with_context(|| format!("dockerd at {host} does not answer a ping"))?;
     Ok(docker)
 }
 
@@ -50,7 +53,10 @@ pub struct JoinTokens {
 
 /// Reads the join tokens from a manager. They are secrets: never print them.
 pub async fn join_tokens(manager: &Docker) -> Result<JoinTokens> {
-    let swarm = manager.inspect_swarm().await.context("cannot inspect the swarm")?;
+    let swarm = manager
+        .inspect_swarm()
+        .await
+        .context("cannot inspect the swarm")?;
     let tokens = swarm.join_tokens.context("the swarm has no join tokens")?;
     Ok(JoinTokens {
         manager: tokens.manager.context("no manager join token")?,
@@ -59,8 +65,16 @@ pub async fn join_tokens(manager: &Docker) -> Result<JoinTokens> {
 }
 
 /// Joins the daemon to the swarm at `remote` with `token`, advertising `ip`. Idempotent.
-pub async fn join_swarm(docker: &Docker, ip: std::net::Ipv4Addr, remote: &str, token: &str) -> Result<()> {
-    let info = docker.info().await.context("cannot read the daemon's info")?;
+pub async fn join_swarm(
+    docker: &Docker,
+    ip: std::net::Ipv4Addr,
+    remote: &str,
+    token: &str,
+) -> Result<()> {
+    let info = docker
+        .info()
+        .await
+        .context("cannot read the daemon's info")?;
     let state = info.swarm.and_then(|s| s.local_node_state);
     if matches!(state, Some(bollard::models::LocalNodeState::ACTIVE)) {
         return Ok(());
@@ -80,12 +94,22 @@ pub async fn join_swarm(docker: &Docker, ip: std::net::Ipv4Addr, remote: &str, t
 
 /// The engine label of a swarm node, if set.
 pub fn engine_label<'a>(node: &'a SwarmNode, key: &str) -> Option<&'a str> {
-    node.description.as_ref()?.engine.as_ref()?.labels.as_ref()?.get(key).map(String::as_str)
+    node.description
+        .as_ref()?
+        .engine
+        .as_ref()?
+        .labels
+        .as_ref()?
+        .get(key)
+        .map(String::as_str)
 }
 
 /// The swarm node whose engine carries `instance-id=<instance_id>`.
 pub async fn node_by_instance_id(manager: &Docker, instance_id: &str) -> Result<Option<SwarmNode>> {
-    let nodes = manager.list_nodes(None).await.context("cannot list the swarm's nodes")?;
+    let nodes = manager
+        .list_nodes(None)
+        .await
+        .context("cannot list the swarm's nodes")?;
     Ok(nodes
         .into_iter()
         .find(|node| engine_label(node, layout::INSTANCE_ID_LABEL) == Some(instance_id)))
@@ -98,10 +122,17 @@ pub fn is_ready(node: &SwarmNode) -> bool {
 
 /// Waits until the swarm, seen from `manager`, has exactly the instances `expected` (instance
 /// id → hostname) and all of them are ready.
-pub async fn wait_until_ready(manager: &Docker, expected: &HashMap<String, String>, timeout: Duration) -> Result<()> {
+pub async fn wait_until_ready(
+    manager: &Docker,
+    expected: &HashMap<String, String>,
+    timeout: Duration,
+) -> Result<()> {
     let started = Instant::now();
     loop {
-        let nodes = manager.list_nodes(None).await.context("cannot list the swarm's nodes")?;
+        let nodes = manager
+            .list_nodes(None)
+            .await
+            .context("cannot list the swarm's nodes")?;
         let ready = nodes
             .iter()
             .filter(|n| is_ready(n))
@@ -112,7 +143,10 @@ pub async fn wait_until_ready(manager: &Docker, expected: &HashMap<String, Strin
             return Ok(());
         }
         if started.elapsed() > timeout {
-            bail!("after {timeout:?}, {ready} of {} nodes are ready", expected.len());
+            bail!(
+                "after {timeout:?}, {ready} of {} nodes are ready",
+                expected.len()
+            );
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }

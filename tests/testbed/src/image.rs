@@ -35,14 +35,26 @@ pub fn tarball() -> Result<PathBuf> {
     fs::copy(BUSYBOX, root.join("bin/busybox")).context("cannot copy busybox")?;
     // One relative symlink per applet (sh, httpd, sleep, ...); `busybox --install` would point
     // them at the host's path of busybox, which the image does not have.
-    for applet in sh::run(BUSYBOX, &["--list"])?.lines().filter(|a| !a.is_empty() && *a != "busybox") {
+    for applet in sh::run(BUSYBOX, &["--list"])?
+        .lines()
+        .filter(|a| !a.is_empty() && *a != "busybox")
+    {
         std::os::unix::fs::symlink("busybox", root.join("bin").join(applet))
             .with_context(|| format!("cannot link applet {applet}"))?;
     }
     fs::write(root.join("www/index.html"), "testbed\n")?;
     fs::write(root.join("etc/passwd"), "root:x:0:0:root:/:/bin/sh\n")?;
     let partial = tar.with_extension("partial");
-    sh::run("tar", &["-C", &root.display().to_string(), "-cf", &partial.display().to_string(), "."])?;
+    sh::run(
+        "tar",
+        &[
+            "-C",
+            &root.display().to_string(),
+            "-cf",
+            &partial.display().to_string(),
+            ".",
+        ],
+    )?;
     fs::rename(&partial, &tar)?;
     Ok(tar)
 }
@@ -52,7 +64,9 @@ pub async fn import(docker: &Docker, tarball: &Path) -> Result<()> {
     if docker.inspect_image(layout::IMAGE).await.is_ok() {
         return Ok(());
     }
-    let (repo, tag) = layout::IMAGE.split_once(':').unwrap_or((layout::IMAGE, "latest"));
+    let (repo, tag) = layout::IMAGE
+        .split_once(':')
+        .unwrap_or((layout::IMAGE, "latest"));
     let bytes = fs::read(tarball).with_context(|| format!("cannot read {}", tarball.display()))?;
     let options = CreateImageOptions {
         from_src: Some("-".to_owned()),

@@ -7,11 +7,13 @@
 
 pub mod cleanup;
 pub mod docker;
+pub mod http;
 pub mod image;
 pub mod layout;
 pub mod moto;
 pub mod node;
 pub mod procs;
+pub mod service;
 pub mod sh;
 
 use anyhow::{Context, Result, bail};
@@ -42,9 +44,14 @@ impl Testbed {
     /// Reads the state of the running test bed.
     pub fn load() -> Result<Self> {
         let path = layout::state_file();
-        let text = fs::read_to_string(&path)
-            .with_context(|| format!("the test bed is not up ({} is missing): run `testbed up`", path.display()))?;
-        serde_json::from_str(&text).with_context(|| format!("{} is corrupt: run `testbed down`", path.display()))
+        let text = fs::read_to_string(&path).with_context(|| {
+            format!(
+                "the test bed is not up ({} is missing): run `testbed up`",
+                path.display()
+            )
+        })?;
+        serde_json::from_str(&text)
+            .with_context(|| format!("{} is corrupt: run `testbed down`", path.display()))
     }
 
     fn save(&self) -> Result<()> {
@@ -124,18 +131,26 @@ impl Testbed {
                 .await
                 .with_context(|| format!("manager {} cannot join", node.name))?;
         }
-        futures_util::future::try_join_all(self.nodes.iter().filter(|n| n.role == Role::Worker).map(|node| {
-            let (remote, token) = (&remote, &tokens.worker);
-            async move {
-                let docker = docker::connect(&node.docker_host()).await?;
-                docker::join_swarm(&docker, node.ip, remote, token)
-                    .await
-                    .with_context(|| format!("worker {} cannot join", node.name))
-            }
-        }))
+        futures_util::future::try_join_all(
+            self.nodes
+                .iter()
+                .filter(|n| n.role == Role::Worker)
+                .map(|node| {
+                    let (remote, token) = (&remote, &tokens.worker);
+                    async move {
+                        let docker = docker::connect(&node.docker_host()).await?;
+                        docker::join_swarm(&docker, node.ip, remote, token)
+                            .await
+                            .with_context(|| format!("worker {} cannot join", node.name))
+                    }
+                }),
+        )
         .await?;
-        let expected: HashMap<String, String> =
-            self.nodes.iter().map(|n| (n.instance_id.clone(), n.hostname.clone())).collect();
+        let expected: HashMap<String, String> = self
+            .nodes
+            .iter()
+            .map(|n| (n.instance_id.clone(), n.hostname.clone()))
+            .collect();
         docker::wait_until_ready(&leader, &expected, READY_TIMEOUT).await
     }
 
@@ -161,10 +176,10 @@ impl Testbed {
     /// ones.
     pub async fn manager(&self) -> Result<Docker> {
         for node in self.managers() {
-            if let Ok(docker) = docker::connect(&node.docker_host()).await {
-                if docker.list_nodes(None).await.is_ok() {
-                    return Ok(docker);
-                }
+            if let Ok(docker) = docker::connect(&node.docker_host()).await
+                && docker.list_nodes(None).await.is_ok()
+            {
+                return Ok(docker);
             }
         }
         bail!("no manager of the test bed answers")
@@ -234,9 +249,21 @@ fn preflight() -> Result<()> {
     if sh::run("id", &["-u"])?.trim() != "0" {
         bail!("the test bed makes namespaces and bridges: run it as root");
     }
-    for tool in ["ip", "nsenter", "unshare", "dockerd", "containerd", "runc", "tar", "umount", "hostname"] {
+    for tool in [
+        "ip",
+        "nsenter",
+        "unshare",
+        "dockerd",
+        "containerd",
+        "runc",
+        "tar",
+        "umount",
+        "hostname",
+    ] {
         if sh::run("sh", &["-c", &format!("command -v {tool}")]).is_err() {
-            bail!("`{tool}` is missing: run scripts/setup.sh, which installs the test bed's packages");
+            bail!(
+                "`{tool}` is missing: run scripts/setup.sh, which installs the test bed's packages"
+            );
         }
     }
     if Path::new("/run/containerd/containerd.sock").exists() {

@@ -5,10 +5,8 @@
 
 use anyhow::{Context, Result, bail};
 use std::fs;
-use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::path::{Path, PathBuf};
 use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -31,7 +29,10 @@ pub fn start() -> Result<()> {
     }
     let server = venv().join("bin/moto_server");
     if !server.exists() {
-        bail!("{} is missing: run scripts/setup.sh, which installs the pinned moto", server.display());
+        bail!(
+            "{} is missing: run scripts/setup.sh, which installs the pinned moto",
+            server.display()
+        );
     }
     fs::create_dir_all(layout::DATA_DIR)?;
     let log_path = Path::new(layout::DATA_DIR).join("moto.log");
@@ -57,17 +58,9 @@ pub fn start() -> Result<()> {
 
 /// Whether moto answers on its port (its own API, `GET /moto-api/`, must say 200).
 pub fn answers() -> bool {
-    let Ok(mut stream) = TcpStream::connect_timeout(
-        &([127, 0, 0, 1], layout::MOTO_PORT).into(),
-        Duration::from_millis(500),
-    ) else {
-        return false;
-    };
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
-    let request = "GET /moto-api/ HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
-    if stream.write_all(request.as_bytes()).is_err() {
-        return false;
-    }
-    let mut head = [0u8; 12];
-    stream.read_exact(&mut head).is_ok() && head.starts_with(b"HTTP/1.") && &head[9..12] == b"200"
+    let addr = ([127, 0, 0, 1], layout::MOTO_PORT).into();
+    matches!(
+        crate::http::get(addr, "/moto-api/", Duration::from_secs(5)),
+        Ok((200, _))
+    )
 }

@@ -92,9 +92,17 @@ impl Node {
             sh::run("ip", &["netns", "add", &netns])?;
         }
         if !sh::run_quiet("ip", &["link", "show", &veth]) {
-            sh::run("ip", &["link", "add", &veth, "type", "veth", "peer", "name", "eth0", "netns", &netns])?;
+            sh::run(
+                "ip",
+                &[
+                    "link", "add", &veth, "type", "veth", "peer", "name", "eth0", "netns", &netns,
+                ],
+            )?;
         }
-        sh::run("ip", &["link", "set", &veth, "master", layout::BRIDGE, "up"])?;
+        sh::run(
+            "ip",
+            &["link", "set", &veth, "master", layout::BRIDGE, "up"],
+        )?;
         let cidr = format!("{}/{}", self.ip, layout::PREFIX_LEN);
         let addrs = sh::run("ip", &["-n", &netns, "-o", "addr", "show", "dev", "eth0"])?;
         if !addrs.contains(&format!(" {cidr} ")) {
@@ -102,7 +110,18 @@ impl Node {
         }
         sh::run("ip", &["-n", &netns, "link", "set", "eth0", "up"])?;
         sh::run("ip", &["-n", &netns, "link", "set", "lo", "up"])?;
-        sh::run("ip", &["-n", &netns, "route", "replace", "default", "via", &layout::gateway().to_string()])?;
+        sh::run(
+            "ip",
+            &[
+                "-n",
+                &netns,
+                "route",
+                "replace",
+                "default",
+                "via",
+                &layout::gateway().to_string(),
+            ],
+        )?;
         Ok(())
     }
 
@@ -136,7 +155,13 @@ impl Node {
         let config = paths.daemon_config();
         Command::new("nsenter")
             .arg(&netns_path)
-            .args(["unshare", "--uts", "sh", "-c", "hostname \"$0\" && exec \"$@\""])
+            .args([
+                "unshare",
+                "--uts",
+                "sh",
+                "-c",
+                "hostname \"$0\" && exec \"$@\"",
+            ])
             .arg(&self.hostname)
             .arg("dockerd")
             .arg("--config-file")
@@ -210,7 +235,8 @@ impl Node {
         crate::cleanup::remove_cgroups(&format!("{}{}", layout::CGROUP_PREFIX, self.name));
         for dir in [self.paths().run, self.paths().data] {
             if dir.exists() {
-                fs::remove_dir_all(&dir).with_context(|| format!("cannot remove {}", dir.display()))?;
+                fs::remove_dir_all(&dir)
+                    .with_context(|| format!("cannot remove {}", dir.display()))?;
             }
         }
         Ok(())

@@ -33,7 +33,9 @@ pub fn of_node(name: &str) -> Vec<i32> {
     let run = format!("{}/{name}/", layout::RUN_DIR);
     let data = format!("{}/{name}/", layout::DATA_DIR);
     let cgroup = format!("/{}{name}/", layout::CGROUP_PREFIX);
-    matching(|cmdline, cg| cmdline.contains(&run) || cmdline.contains(&data) || cg.contains(&cgroup))
+    matching(|cmdline, cg| {
+        cmdline.contains(&run) || cmdline.contains(&data) || cg.contains(&cgroup)
+    })
 }
 
 /// Pids of every process of the test bed: all nodes, and moto (run from the cached venv).
@@ -43,7 +45,10 @@ pub fn of_testbed() -> Vec<i32> {
     let cache = format!("{}/", layout::CACHE_DIR);
     let cgroup = format!("/{}", layout::CGROUP_PREFIX);
     matching(|cmdline, cg| {
-        cmdline.contains(&run) || cmdline.contains(&data) || cmdline.contains(&cache) || cg.contains(&cgroup)
+        cmdline.contains(&run)
+            || cmdline.contains(&data)
+            || cmdline.contains(&cache)
+            || cg.contains(&cgroup)
     })
 }
 

@@ -88,7 +88,10 @@ async fn main() -> Result<()> {
             if !left.is_empty() {
                 bail!("the test bed left behind:\n  {}", left.join("\n  "));
             }
-            println!("test bed down in {:.1} s, nothing left", started.elapsed().as_secs_f64());
+            println!(
+                "test bed down in {:.1} s, nothing left",
+                started.elapsed().as_secs_f64()
+            );
         }
         Cmd::Status => status(&Testbed::load()?).await?,
         Cmd::Env => {
@@ -126,32 +129,59 @@ async fn main() -> Result<()> {
 /// Prints the swarm as `docker node ls` would, with each node's test bed name and instance id.
 async fn status(bed: &Testbed) -> Result<()> {
     let manager = bed.manager().await?;
-    let nodes = manager.list_nodes(None).await?;
-    println!("{:<5} {:<21} {:<15} {:<16} {:<8} {:<8} {:<13} {}", "NODE", "INSTANCE", "ADDRESS", "HOSTNAME", "ROLE", "STATUS", "AVAILABILITY", "MANAGER");
-    for node in &nodes {
-        let instance = docker::engine_label(node, layout::INSTANCE_ID_LABEL).unwrap_or("-");
-        let name = bed.nodes.iter().find(|n| n.instance_id == instance).map_or("-", |n| n.name.as_str());
+    let mut rows: Vec<(String, String)> = Vec::new();
+    for node in manager.list_nodes(None).await? {
+        let instance = docker::engine_label(&node, layout::INSTANCE_ID_LABEL)
+            .unwrap_or("-")
+            .to_owned();
+        let name = bed
+            .nodes
+            .iter()
+            .find(|n| n.instance_id == instance)
+            .map_or("-", |n| n.name.as_str());
         let spec = node.spec.as_ref();
         let status = node.status.as_ref();
+        let lower = |debug: String| debug.to_lowercase();
         let manager = node.manager_status.as_ref().map_or(String::new(), |m| {
             if m.leader == Some(true) {
-                "Leader".to_owned()
+                "leader".to_owned()
             } else {
-                m.reachability.map_or(String::new(), |r| format!("{r:?}").to_lowercase())
+                m.reachability
+                    .map_or(String::new(), |r| lower(format!("{r:?}")))
             }
         });
-        println!(
-            "{:<5} {:<21} {:<15} {:<16} {:<8} {:<8} {:<13} {}",
+        let row = format!(
+            "{:<5} {:<21} {:<15} {:<16} {:<8} {:<8} {:<13} {}\n",
             name,
             instance,
             status.and_then(|s| s.addr.clone()).unwrap_or_default(),
-            node.description.as_ref().and_then(|d| d.hostname.clone()).unwrap_or_default(),
-            spec.and_then(|s| s.role).map_or("-".to_owned(), |r| format!("{r:?}").to_lowercase()),
-            status.and_then(|s| s.state).map_or("-".to_owned(), |s| format!("{s:?}").to_lowercase()),
-            spec.and_then(|s| s.availability).map_or("-".to_owned(), |a| format!("{a:?}").to_lowercase()),
+            node.description
+                .as_ref()
+                .and_then(|d| d.hostname.clone())
+                .unwrap_or_default(),
+            spec.and_then(|s| s.role)
+                .map_or("-".to_owned(), |r| lower(format!("{r:?}"))),
+            status
+                .and_then(|s| s.state)
+                .map_or("-".to_owned(), |s| lower(format!("{s:?}"))),
+            spec.and_then(|s| s.availability)
+                .map_or("-".to_owned(), |a| lower(format!("{a:?}"))),
             manager,
         );
+        rows.push((name.to_owned(), row));
     }
-    println!("moto: {} ({})", bed.aws_endpoint, if testbed::moto::answers() { "answering" } else { "NOT answering" });
+    rows.sort();
+    let mut out = String::from(
+        "NODE  INSTANCE              ADDRESS         HOSTNAME         ROLE     STATUS   AVAILABILITY  MANAGER\n",
+    );
+    out.extend(rows.into_iter().map(|(_, row)| row));
+    let moto = if testbed::moto::answers() {
+        "answering"
+    } else {
+        "NOT answering"
+    };
+    out.push_str(&format!("moto: {} ({moto})\n", bed.aws_endpoint));
+    // A closed pipe (`testbed status | head`) is the reader's choice, not an error.
+    let _ = std::io::Write::write_all(&mut std::io::stdout().lock(), out.as_bytes());
     Ok(())
 }

@@ -1,0 +1,49 @@
+//! The test bed's local AWS: moto server, reached by the AWS SDK through its standard
+//! endpoint settings only (`AWS_ENDPOINT_URL`, exported by `testbed env`).
+
+use anyhow::{Context, Result};
+use aws_config::BehaviorVersion;
+
+/// The SDK configuration from the environment, as the product loads it; refuses to run
+/// against real AWS by accident.
+async fn sdk_config() -> Result<aws_config::SdkConfig> {
+    let endpoint = std::env::var("AWS_ENDPOINT_URL").context(
+        "AWS_ENDPOINT_URL is unset: run `eval \"$(testbed env)\"` first (scripts/test.sh does)",
+    )?;
+    anyhow::ensure!(
+        endpoint.starts_with("http://127.0.0.1"),
+        "AWS_ENDPOINT_URL={endpoint} is not the test bed's moto"
+    );
+    Ok(aws_config::defaults(BehaviorVersion::latest()).load().await)
+}
+
+#[tokio::test]
+async fn a_message_sent_to_a_moto_queue_is_received_back_intact() -> Result<()> {
+    let sqs = aws_sdk_sqs::Client::new(&sdk_config().await?);
+    let name = format!("e2e-{}", std::process::id());
+    let queue_url = sqs
+        .create_queue()
+        .queue_name(&name)
+        .send()
+        .await?
+        .queue_url
+        .context("no queue url")?;
+    let body = r#"{"Event":"autoscaling:TEST_NOTIFICATION"}"#;
+    sqs.send_message()
+        .queue_url(&queue_url)
+        .message_body(body)
+        .send()
+        .await?;
+    let received = sqs
+        .receive_message()
+        .queue_url(&queue_url)
+        .wait_time_seconds(5)
+        .max_number_of_messages(10)
+        .send()
+        .await?;
+    let messages = received.messages.unwrap_or_default();
+    assert_eq!(messages.len(), 1);
+    assert_eq!(messages[0].body.as_deref(), Some(body));
+    sqs.delete_queue().queue_url(&queue_url).send().await?;
+    Ok(())
+}

@@ -1,0 +1,192 @@
+//! The test bed's swarm is a real one: managers with a Raft leader, workers, nodes found by
+//! their instance id, services answering on host-mode ports, and nodes that go Down when they
+//! die or are cut off, and come back.
+
+use anyhow::{Context, Result};
+use bollard::Docker;
+use bollard::models::{NodeSpecRoleEnum, NodeState};
+use bollard::query_parameters::DeleteNodeOptions;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+use testbed::{Node, Role, Testbed, docker, http, service};
+
+/// How long Swarm may take to see a node's state change (its heartbeat is 5 s).
+const STATE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Waits until the swarm shows the node with `instance_id` in `state`.
+async fn wait_for_state(manager: &Docker, instance_id: &str, state: NodeState) -> Result<()> {
+    let started = Instant::now();
+    loop {
+        let node = docker::node_by_instance_id(manager, instance_id).await?;
+        let now = node
+            .as_ref()
+            .and_then(|n| n.status.as_ref())
+            .and_then(|s| s.state);
+        if now == Some(state) {
+            return Ok(());
+        }
+        anyhow::ensure!(
+            started.elapsed() < STATE_TIMEOUT,
+            "node {instance_id} is {now:?}, not {state:?}, after {STATE_TIMEOUT:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Adds a worker for a test that breaks it, and removes it (node and swarm entry) afterwards.
+struct ScratchWorker {
+    node: Node,
+}
+
+impl ScratchWorker {
+    async fn add() -> Result<Self> {
+        Ok(Self {
+            node: Testbed::add_node(Role::Worker).await?,
+        })
+    }
+
+    async fn remove(self, manager: &Docker) -> Result<()> {
+        Testbed::destroy_node(&self.node.name)?;
+        let swarm_node = docker::node_by_instance_id(manager, &self.node.instance_id)
+            .await?
+            .context("the scratch worker is not in the swarm")?;
+        let id = swarm_node.id.context("a node without id")?;
+        manager
+            .delete_node(&id, Some(DeleteNodeOptions { force: true }))
+            .await
+            .context("cannot remove the scratch worker from the swarm")?;
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn the_swarm_has_three_managers_one_of_them_leader_and_two_workers_all_ready() -> Result<()> {
+    let bed = Testbed::load()?;
+    let manager = bed.manager().await?;
+    let nodes = manager.list_nodes(None).await?;
+    let managers: Vec<_> = nodes
+        .iter()
+        .filter(|n| n.spec.as_ref().and_then(|s| s.role) == Some(NodeSpecRoleEnum::MANAGER))
+        .collect();
+    assert_eq!(managers.len(), 3, "managers in the swarm");
+    let leaders = managers
+        .iter()
+        .filter(|n| n.manager_status.as_ref().and_then(|m| m.leader) == Some(true))
+        .count();
+    assert_eq!(leaders, 1, "exactly one Raft leader");
+    for name in ["m1", "m2", "m3", "w1", "w2"] {
+        let node = bed.node(name)?;
+        let swarm_node = docker::node_by_instance_id(&manager, &node.instance_id)
+            .await?
+            .with_context(|| format!("{name} is not in the swarm"))?;
+        assert!(docker::is_ready(&swarm_node), "{name} is not ready");
+        let role = swarm_node.spec.as_ref().and_then(|s| s.role);
+        let expected = if node.role == Role::Manager {
+            NodeSpecRoleEnum::MANAGER
+        } else {
+            NodeSpecRoleEnum::WORKER
+        };
+        assert_eq!(role, Some(expected), "{name}'s role");
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn every_node_is_found_by_its_instance_id_label_and_an_unknown_id_finds_none() -> Result<()> {
+    let bed = Testbed::load()?;
+    let manager = bed.manager().await?;
+    for node in bed
+        .nodes
+        .iter()
+        .filter(|n| ["m1", "m2", "m3", "w1", "w2"].contains(&n.name.as_str()))
+    {
+        let found = docker::node_by_instance_id(&manager, &node.instance_id)
+            .await?
+            .with_context(|| format!("no swarm node carries instance-id={}", node.instance_id))?;
+        let hostname = found
+            .description
+            .as_ref()
+            .and_then(|d| d.hostname.as_deref());
+        assert_eq!(hostname, Some(node.hostname.as_str()), "{}", node.name);
+    }
+    assert!(
+        docker::node_by_instance_id(&manager, "i-00000000000000000")
+            .await?
+            .is_none()
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_service_of_four_replicas_of_the_imported_image_answers_http_on_its_host_mode_ports()
+-> Result<()> {
+    let bed = Testbed::load()?;
+    let manager = bed.manager().await?;
+    let name = "e2e-web";
+    let port = 8081;
+    let _ = manager.delete_service(name).await;
+    service::deploy_web(&manager, name, 4, port).await?;
+    let outcome = async {
+        let tasks = service::wait_running(&manager, name, 4, Duration::from_secs(60)).await?;
+        let nodes = manager.list_nodes(None).await?;
+        let mut answers = std::collections::BTreeSet::new();
+        for task in &tasks {
+            let node = nodes
+                .iter()
+                .find(|n| n.id == task.node_id)
+                .context("a task on an unknown node")?;
+            let addr: SocketAddr = format!(
+                "{}:{port}",
+                node.status
+                    .as_ref()
+                    .and_then(|s| s.addr.clone())
+                    .unwrap_or_default()
+            )
+            .parse()?;
+            let (status, body) = http::get(addr, "/", Duration::from_secs(5))?;
+            assert_eq!(status, 200, "{addr}");
+            answers.insert(body.trim().to_owned());
+        }
+        assert_eq!(
+            answers.len(),
+            4,
+            "four distinct replicas answered: {answers:?}"
+        );
+        anyhow::Ok(())
+    }
+    .await;
+    manager.delete_service(name).await?;
+    outcome
+}
+
+#[tokio::test]
+async fn a_node_whose_daemon_dies_shows_down_and_ready_again_once_restarted() -> Result<()> {
+    let bed = Testbed::load()?;
+    let manager = bed.manager().await?;
+    let scratch = ScratchWorker::add().await?;
+    let outcome = async {
+        scratch.node.kill();
+        wait_for_state(&manager, &scratch.node.instance_id, NodeState::DOWN).await?;
+        scratch.node.start_daemon().await?;
+        wait_for_state(&manager, &scratch.node.instance_id, NodeState::READY).await
+    }
+    .await;
+    scratch.remove(&manager).await?;
+    outcome
+}
+
+#[tokio::test]
+async fn a_node_cut_off_the_network_shows_down_and_ready_again_once_reconnected() -> Result<()> {
+    let bed = Testbed::load()?;
+    let manager = bed.manager().await?;
+    let scratch = ScratchWorker::add().await?;
+    let outcome = async {
+        scratch.node.cut()?;
+        wait_for_state(&manager, &scratch.node.instance_id, NodeState::DOWN).await?;
+        scratch.node.reconnect()?;
+        wait_for_state(&manager, &scratch.node.instance_id, NodeState::READY).await
+    }
+    .await;
+    scratch.remove(&manager).await?;
+    outcome
+}

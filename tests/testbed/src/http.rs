@@ -1,0 +1,30 @@
+//! A minimal HTTP/1.0 GET over a TCP stream: enough to probe a web task or moto's readiness
+//! without pulling an HTTP client into the test bed.
+
+use anyhow::{Context, Result, bail};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+
+/// GETs `path` from `addr`; returns the status code and the body.
+pub fn get(addr: SocketAddr, path: &str, timeout: Duration) -> Result<(u16, String)> {
+    let mut stream = TcpStream::connect_timeout(&addr, timeout)
+        .with_context(|| format!("cannot connect to {addr}"))?;
+    stream.set_read_timeout(Some(timeout))?;
+    stream.set_write_timeout(Some(timeout))?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n")?;
+    let mut response = Vec::new();
+    stream
+        .read_to_end(&mut response)
+        .with_context(|| format!("no answer from {addr}"))?;
+    let text = String::from_utf8_lossy(&response);
+    let Some((head, body)) = text.split_once("\r\n\r\n") else {
+        bail!("{addr} answered something that is not HTTP");
+    };
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .with_context(|| format!("{addr} answered without a status code"))?;
+    Ok((status, body.to_owned()))
+}
