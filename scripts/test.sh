@@ -34,7 +34,8 @@ before="$(sha256sum < "$state")"
 eval "$("$testbed" env)"
 
 step "tests"
-cargo test --workspace --locked 2>&1 | tee "$log"
+# The end-to-end tests mostly wait on real time (daemons, hooks, timeouts): run them side by side.
+RUST_TEST_THREADS=8 cargo test --workspace --locked 2>&1 | tee "$log"
 
 step "test bed down, also after a killed run"
 trap - EXIT

@@ -29,6 +29,14 @@ pub const PREFIX_LEN: u8 = 24;
 pub const OVERLAY_POOL: &str = "10.78.0.0/16";
 /// moto server's port on loopback.
 pub const MOTO_PORT: u16 = 5000;
+/// The Auto Scaling emulator's port (loopback and the bridge).
+pub const AUTOSCALING_PORT: u16 = 5001;
+/// The instance metadata service's port, on the bridge's address.
+pub const IMDS_PORT: u16 = 1338;
+/// What the emulator's command line contains, so `down` finds it.
+pub const EMULATOR_COMMAND: &str = "testbed emulate";
+/// The emulator's default time scale: a one-hour heartbeat timeout passes in a minute.
+pub const DEFAULT_TIME_SCALE: f64 = 60.0;
 /// The tag of the image imported on every node.
 pub const IMAGE: &str = "testbed/busybox:latest";
 /// The engine label that carries a node's (made-up) EC2 instance id.

@@ -5,6 +5,7 @@
 //! `testbed up` makes it and records it in a state file; [`Testbed::load`] reads that file
 //! from any process; `testbed down` removes everything, by name, even after a killed run.
 
+pub mod autoscaling;
 pub mod cleanup;
 pub mod docker;
 pub mod http;
@@ -36,6 +37,9 @@ pub struct Testbed {
     pub nodes: Vec<Node>,
     /// moto's endpoint URL.
     pub aws_endpoint: String,
+    /// API seconds per real second in the Auto Scaling emulator.
+    #[serde(default = "default_time_scale")]
+    pub time_scale: f64,
     /// The next free address index (addresses are never reused within one test bed).
     next_index: u8,
 }
@@ -63,9 +67,10 @@ impl Testbed {
     }
 
     /// Brings the test bed up with `managers` + `workers` nodes in one swarm, all ready, the
-    /// image on every node, and moto answering. Idempotent: run on a test bed that is up, it
-    /// restarts what died and changes nothing else.
-    pub async fn up(managers: u8, workers: u8) -> Result<Self> {
+    /// image on every node, moto answering, and the Auto Scaling emulator (at `time_scale`)
+    /// holding the nodes in two groups. Idempotent: run on a test bed that is up, it restarts
+    /// what died and changes nothing else.
+    pub async fn up(managers: u8, workers: u8, time_scale: f64) -> Result<Self> {
         if managers == 0 {
             bail!("a swarm needs at least one manager");
         }
@@ -73,7 +78,7 @@ impl Testbed {
         let _lock = lock()?;
         let bed = match Self::load() {
             Ok(bed) => bed,
-            Err(_) => Self::plan(managers, workers)?,
+            Err(_) => Self::plan(managers, workers, time_scale)?,
         };
         create_bridge()?;
         let tarball = image::tarball()?;
@@ -89,13 +94,15 @@ impl Testbed {
         bed.form_swarm().await?;
         moto.await.context("moto start panicked")??;
         bed.save()?;
+        start_emulator(&bed)?;
         Ok(bed)
     }
 
-    fn plan(managers: u8, workers: u8) -> Result<Self> {
+    fn plan(managers: u8, workers: u8, time_scale: f64) -> Result<Self> {
         let mut bed = Self {
             nodes: Vec::new(),
             aws_endpoint: moto::endpoint(),
+            time_scale,
             next_index: 1,
         };
         for number in 1..=managers {
@@ -175,19 +182,33 @@ impl Testbed {
     /// A client of the first manager that answers and is in the swarm, skipping dead or cut
     /// ones.
     pub async fn manager(&self) -> Result<Docker> {
+        Ok(self.manager_with_ip().await?.0)
+    }
+
+    /// [`Testbed::manager`], with the manager's address.
+    async fn manager_with_ip(&self) -> Result<(Docker, std::net::Ipv4Addr)> {
         for node in self.managers() {
             if let Ok(docker) = docker::connect(&node.docker_host()).await
                 && docker.list_nodes(None).await.is_ok()
             {
-                return Ok(docker);
+                return Ok((docker, node.ip));
             }
         }
         bail!("no manager of the test bed answers")
     }
 
     /// Adds a node of `role` to the running test bed: its namespace, daemon, image, and its
-    /// join to the swarm. Safe to call from several processes at once (a lock file).
+    /// join to the swarm. Safe to call from several processes at once.
     pub async fn add_node(role: Role) -> Result<Node> {
+        let node = Self::allocate_node(role)?;
+        node.provision().await?;
+        Self::load()?.join_node(&node).await?;
+        Ok(node)
+    }
+
+    /// Records a new node of `role` (name, address, instance id) in the state file, under its
+    /// lock; [`Node::provision`] then makes it.
+    pub fn allocate_node(role: Role) -> Result<Node> {
         let _lock = lock()?;
         let mut bed = Self::load()?;
         let number = bed
@@ -200,21 +221,22 @@ impl Testbed {
             + 1;
         let node = bed.allocate(role, number)?;
         bed.save()?;
-        node.create_network()?;
-        node.start_daemon().await?;
+        Ok(node)
+    }
+
+    /// Joins a provisioned node to the swarm as its role says, through the first manager that
+    /// answers, and waits until the swarm shows it ready. Idempotent.
+    pub async fn join_node(&self, node: &Node) -> Result<()> {
         let docker = docker::connect(&node.docker_host()).await?;
-        image::import(&docker, &image::tarball()?).await?;
-        let manager = bed.manager().await?;
+        let (manager, manager_ip) = self.manager_with_ip().await?;
         let tokens = docker::join_tokens(&manager).await?;
-        let token = match role {
+        let token = match node.role {
             Role::Manager => tokens.manager,
             Role::Worker => tokens.worker,
         };
-        let first = bed.managers().next().context("no manager")?;
-        docker::join_swarm(&docker, node.ip, &format!("{}:2377", first.ip), &token).await?;
+        docker::join_swarm(&docker, node.ip, &format!("{manager_ip}:2377"), &token).await?;
         let expected = HashMap::from([(node.instance_id.clone(), node.hostname.clone())]);
-        docker::wait_until_ready(&manager, &expected, READY_TIMEOUT).await?;
-        Ok(node)
+        docker::wait_until_ready(&manager, &expected, READY_TIMEOUT).await
     }
 
     /// Removes a node from the test bed for good: kills it, deletes its namespace and data,
@@ -232,7 +254,10 @@ impl Testbed {
     pub fn aws_env(&self) -> Vec<(&'static str, String)> {
         vec![
             ("AWS_ENDPOINT_URL", self.aws_endpoint.clone()),
+            ("AWS_ENDPOINT_URL_AUTO_SCALING", autoscaling::endpoint()),
             ("AWS_REGION", "us-east-1".to_owned()),
+            // The `aws` CLI (v1) reads only this one.
+            ("AWS_DEFAULT_REGION", "us-east-1".to_owned()),
             ("AWS_ACCESS_KEY_ID", "testing".to_owned()),
             ("AWS_SECRET_ACCESS_KEY", "testing".to_owned()),
         ]
@@ -242,6 +267,27 @@ impl Testbed {
 /// Removes the whole test bed; returns what could not be removed (empty when all is gone).
 pub fn down() -> Vec<String> {
     cleanup::down()
+}
+
+fn default_time_scale() -> f64 {
+    layout::DEFAULT_TIME_SCALE
+}
+
+/// Starts the Auto Scaling emulator (`testbed emulate`, this same program) unless it answers.
+fn start_emulator(bed: &Testbed) -> Result<()> {
+    if autoscaling::answers() {
+        return Ok(());
+    }
+    let exe = std::env::current_exe().context("cannot find the testbed program")?;
+    let mut command = std::process::Command::new(exe);
+    command
+        .args(["emulate", "--time-scale", &bed.time_scale.to_string()])
+        .envs(bed.aws_env());
+    procs::start_server(
+        command,
+        &Path::new(layout::DATA_DIR).join("autoscaling.log"),
+        autoscaling::answers,
+    )
 }
 
 /// Checks the tools the test bed runs and that we are root, before touching anything.
@@ -282,7 +328,7 @@ fn lock() -> Result<fs::File> {
     Ok(file)
 }
 
-fn create_bridge() -> Result<()> {
+pub(crate) fn create_bridge() -> Result<()> {
     if !sh::run_quiet("ip", &["link", "show", layout::BRIDGE]) {
         sh::run("ip", &["link", "add", layout::BRIDGE, "type", "bridge"])?;
     }

@@ -3,12 +3,10 @@
 //! (pinned). The code under test reaches it only through the AWS SDK's standard endpoint
 //! settings (`AWS_ENDPOINT_URL`), see [`crate::Testbed::aws_env`].
 
-use anyhow::{Context, Result, bail};
-use std::fs;
-use std::os::unix::process::CommandExt;
+use anyhow::{Result, bail};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use crate::layout;
 
@@ -34,26 +32,13 @@ pub fn start() -> Result<()> {
             server.display()
         );
     }
-    fs::create_dir_all(layout::DATA_DIR)?;
-    let log_path = Path::new(layout::DATA_DIR).join("moto.log");
-    let log = fs::File::create(&log_path)?;
-    Command::new(&server)
-        .args(["-H", "127.0.0.1", "-p", &layout::MOTO_PORT.to_string()])
-        .stdin(Stdio::null())
-        .stdout(log.try_clone()?)
-        .stderr(log)
-        .process_group(0)
-        .spawn()
-        .context("cannot start moto_server")?;
-    let started = Instant::now();
-    while !answers() {
-        if started.elapsed() > Duration::from_secs(60) {
-            let log = fs::read_to_string(&log_path).unwrap_or_default();
-            bail!("moto server did not answer within 60 s; its log:\n{log}");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    Ok(())
+    let mut command = Command::new(&server);
+    command.args(["-H", "127.0.0.1", "-p", &layout::MOTO_PORT.to_string()]);
+    crate::procs::start_server(
+        command,
+        &Path::new(layout::DATA_DIR).join("moto.log"),
+        answers,
+    )
 }
 
 /// Whether moto answers on its port (its own API, `GET /moto-api/`, must say 200).

@@ -125,6 +125,15 @@ impl Node {
         Ok(())
     }
 
+    /// Makes the node: its network, its daemon, the image. Idempotent.
+    pub async fn provision(&self) -> Result<()> {
+        crate::create_bridge()?;
+        self.create_network()?;
+        self.start_daemon().await?;
+        let docker = crate::docker::connect(&self.docker_host()).await?;
+        crate::image::import(&docker, &crate::image::tarball()?).await
+    }
+
     /// Starts its `dockerd` and waits until the API answers. Idempotent: a running daemon is
     /// left alone.
     pub async fn start_daemon(&self) -> Result<()> {

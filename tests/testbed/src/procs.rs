@@ -5,7 +5,12 @@
 //! (dockerd, its containerd, every containerd shim), or when it sits in N's cgroup (the
 //! containers' own processes, which outlive a killed shim).
 
+use anyhow::{Context, Result, bail};
 use std::fs;
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use crate::layout;
 
@@ -38,7 +43,8 @@ pub fn of_node(name: &str) -> Vec<i32> {
     })
 }
 
-/// Pids of every process of the test bed: all nodes, and moto (run from the cached venv).
+/// Pids of every process of the test bed: all nodes, moto (run from the cached venv), and the
+/// Auto Scaling emulator.
 pub fn of_testbed() -> Vec<i32> {
     let run = format!("{}/", layout::RUN_DIR);
     let data = format!("{}/", layout::DATA_DIR);
@@ -48,6 +54,7 @@ pub fn of_testbed() -> Vec<i32> {
         cmdline.contains(&run)
             || cmdline.contains(&data)
             || cmdline.contains(&cache)
+            || cmdline.contains(layout::EMULATOR_COMMAND)
             || cg.contains(&cgroup)
     })
 }
@@ -79,4 +86,34 @@ pub fn kill_until_gone(find: impl Fn() -> Vec<i32>) {
         signal(&pids, "KILL");
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
+}
+
+/// Starts a server of the test bed (moto, the Auto Scaling emulator) in the background, in
+/// its own process group so that a Ctrl-C of the caller does not stop it, its output in
+/// `log_path`, and waits up to a minute until `answers` says it serves.
+pub fn start_server(
+    mut command: Command,
+    log_path: &Path,
+    answers: impl Fn() -> bool,
+) -> Result<()> {
+    let what = command.get_program().to_string_lossy().into_owned();
+    fs::create_dir_all(layout::DATA_DIR)?;
+    let log = fs::File::create(log_path)
+        .with_context(|| format!("cannot create {}", log_path.display()))?;
+    command
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .process_group(0)
+        .spawn()
+        .with_context(|| format!("cannot start {what}"))?;
+    let started = Instant::now();
+    while !answers() {
+        if started.elapsed() > Duration::from_secs(60) {
+            let log = fs::read_to_string(log_path).unwrap_or_default();
+            bail!("{what} did not answer within 60 s; its log:\n{log}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Ok(())
 }

@@ -1,9 +1,11 @@
 //! `testbed`: brings the local test bed up and down, and acts on its nodes.
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Instant;
-use testbed::{Role, Testbed, docker, layout};
+use testbed::{Role, Testbed, autoscaling, docker, layout};
 
 /// The local test bed: a real Docker Swarm, one dockerd per network namespace, and moto.
 #[derive(Parser)]
@@ -23,6 +25,9 @@ enum Cmd {
         /// Workers.
         #[arg(long, default_value_t = 2)]
         workers: u8,
+        /// API seconds per real second in the Auto Scaling emulator (60: an hour in a minute).
+        #[arg(long, default_value_t = layout::DEFAULT_TIME_SCALE)]
+        time_scale: f64,
     },
     /// Remove everything the test bed made; fails if anything is left.
     Down,
@@ -63,6 +68,15 @@ enum Cmd {
     },
     /// List what of the test bed still exists; fails if anything does.
     Leftovers,
+    /// Run the Auto Scaling emulator in the foreground (`up` starts it in the background).
+    Emulate {
+        /// API seconds per real second.
+        #[arg(long, default_value_t = layout::DEFAULT_TIME_SCALE)]
+        time_scale: f64,
+    },
+    /// The boot step of a node (its user data): learn who we are from instance metadata, then
+    /// join the swarm as the node's role says.
+    Join,
 }
 
 fn parse_role(text: &str) -> Result<Role, String> {
@@ -76,9 +90,13 @@ fn parse_role(text: &str) -> Result<Role, String> {
 #[tokio::main]
 async fn main() -> Result<()> {
     match Cli::parse().command {
-        Cmd::Up { managers, workers } => {
+        Cmd::Up {
+            managers,
+            workers,
+            time_scale,
+        } => {
             let started = Instant::now();
-            let bed = Testbed::up(managers, workers).await?;
+            let bed = Testbed::up(managers, workers, time_scale).await?;
             println!("test bed up in {:.1} s", started.elapsed().as_secs_f64());
             status(&bed).await?;
         }
@@ -115,6 +133,8 @@ async fn main() -> Result<()> {
         Cmd::Cut { node } => Testbed::load()?.node(&node)?.cut()?,
         Cmd::Reconnect { node } => Testbed::load()?.node(&node)?.reconnect()?,
         Cmd::Destroy { node } => Testbed::destroy_node(&node)?,
+        Cmd::Emulate { time_scale } => emulate(time_scale).await?,
+        Cmd::Join => join().await?,
         Cmd::Leftovers => {
             let left = testbed::cleanup::leftovers();
             if !left.is_empty() {
@@ -123,6 +143,71 @@ async fn main() -> Result<()> {
             println!("nothing of the test bed is left");
         }
     }
+    Ok(())
+}
+
+/// Runs the Auto Scaling emulator over the running test bed until stopped.
+async fn emulate(time_scale: f64) -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .init();
+    let bed = Testbed::load()?;
+    let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let exe = std::env::current_exe()?;
+    let gateway = layout::gateway();
+    // What a node's user data can reach from inside its namespace: the emulator and the
+    // instance metadata on the bridge.
+    let boot_env = vec![
+        (
+            "AWS_EC2_METADATA_SERVICE_ENDPOINT".to_owned(),
+            autoscaling::imds_endpoint(),
+        ),
+        (
+            "AWS_ENDPOINT_URL_AUTO_SCALING".to_owned(),
+            format!("http://{gateway}:{}", layout::AUTOSCALING_PORT),
+        ),
+        (
+            "AWS_REGION".to_owned(),
+            autoscaling::model::REGION.to_owned(),
+        ),
+        ("PATH".to_owned(), std::env::var("PATH").unwrap_or_default()),
+    ];
+    let emulator = Arc::new(autoscaling::Emulator::new(
+        autoscaling::clock::Clock::new(time_scale),
+        aws_sdk_sqs::Client::new(&config),
+        boot_env,
+    ));
+    emulator.adopt(&bed, &format!("{} join", exe.display()));
+    let api = [
+        SocketAddr::from(([127, 0, 0, 1], layout::AUTOSCALING_PORT)),
+        SocketAddr::from((gateway, layout::AUTOSCALING_PORT)),
+    ];
+    autoscaling::serve(
+        emulator,
+        &api,
+        SocketAddr::from((gateway, layout::IMDS_PORT)),
+    )
+    .await
+}
+
+/// The boot step of a node: who am I (instance metadata, through the AWS SDK's client), then
+/// the swarm join.
+async fn join() -> Result<()> {
+    let imds = aws_config::imds::Client::builder().build();
+    let instance_id: String = imds
+        .get("/latest/meta-data/instance-id")
+        .await
+        .context("cannot read the instance id from instance metadata")?
+        .into();
+    let bed = Testbed::load()?;
+    let node = bed
+        .nodes
+        .iter()
+        .find(|n| n.instance_id == instance_id)
+        .with_context(|| format!("no node of the test bed is instance {instance_id}"))?;
+    bed.join_node(node).await?;
+    println!("{} ({instance_id}) joined the swarm", node.name);
     Ok(())
 }
 

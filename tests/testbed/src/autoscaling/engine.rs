@@ -1,0 +1,564 @@
+//! The lifecycle engine: launching and terminating instances (real test-bed nodes), holding
+//! them in `Pending:Wait` / `Terminating:Wait` while their hooks' actions are open, timeouts
+//! and default results, and keeping each group at its desired capacity.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use base64::Engine as _;
+use chrono::Utc;
+use tokio::time::Instant;
+
+use super::model::{Action, Ending, HookResult, Instance, LifecycleState, State, Transition};
+use super::{Emulator, notify, policy};
+use crate::{Node, Testbed};
+
+/// How long the engine waits before it tries again to launch into a group whose last launch
+/// failed (AWS backs off too).
+const LAUNCH_RETRY: Duration = Duration::from_secs(10);
+
+impl Emulator {
+    /// Brings `group` to its desired capacity: launches into the emptiest zones, or terminates
+    /// in-service instances as the default termination policy picks them. Called after every
+    /// change of capacity or membership.
+    pub fn reconcile(self: &Arc<Self>, group: &str) {
+        let mut state = self.lock();
+        let Some(g) = state.groups.get(group).cloned() else {
+            return;
+        };
+        if g.deleting {
+            return;
+        }
+        let capacity: Vec<Instance> = state
+            .members(group)
+            .into_iter()
+            .filter(|i| i.state.counts_as_capacity())
+            .cloned()
+            .collect();
+        let desired = g.desired as usize;
+        if capacity.len() < desired {
+            let mut zones: Vec<String> = capacity.iter().map(|i| i.zone.clone()).collect();
+            for _ in capacity.len()..desired {
+                let current: Vec<&str> = zones.iter().map(String::as_str).collect();
+                let Some(zone) = policy::zone_for_launch(&g.zones, &current).cloned() else {
+                    state.record(group, None, "launch refused: the group has no zone");
+                    return;
+                };
+                match Testbed::allocate_node(g.role()) {
+                    Ok(node) => {
+                        state.instances.insert(
+                            node.instance_id.clone(),
+                            Instance {
+                                id: node.instance_id.clone(),
+                                group: group.to_owned(),
+                                zone: zone.clone(),
+                                state: LifecycleState::Pending,
+                                launch_configuration: g.launch_configuration.clone(),
+                                launched: Utc::now(),
+                                node: node.name.clone(),
+                                ip: node.ip,
+                            },
+                        );
+                        state.record(
+                            group,
+                            Some(&node.instance_id),
+                            format!("launching node {} in {zone}", node.name),
+                        );
+                        zones.push(zone);
+                        tokio::spawn(Arc::clone(self).launch(node));
+                    }
+                    Err(error) => {
+                        state.record(group, None, format!("launch failed: {error:#}"));
+                        return;
+                    }
+                }
+            }
+        } else if capacity.len() > desired {
+            let now = Utc::now();
+            let mut candidates: Vec<policy::Candidate> = capacity
+                .iter()
+                .filter(|i| i.state == LifecycleState::InService)
+                .map(|i| policy::Candidate {
+                    id: i.id.clone(),
+                    zone: i.zone.clone(),
+                    configuration_created: state
+                        .launch_configurations
+                        .get(&i.launch_configuration)
+                        .map_or(i.launched, |lc| lc.created),
+                    uptime_secs: self
+                        .clock
+                        .api_secs((now - i.launched).to_std().unwrap_or_default()),
+                })
+                .collect();
+            // Pending instances are not picked: they are counted, and once in service the
+            // next reconcile takes them into account.
+            for _ in desired..capacity.len() {
+                let Some(victim) = policy::to_terminate(&candidates).map(|c| c.id.clone()) else {
+                    break;
+                };
+                candidates.retain(|c| c.id != victim);
+                state.record(
+                    group,
+                    Some(&victim),
+                    "scale-in: chosen by the default termination policy",
+                );
+                self.start_termination(&mut state, &victim, true);
+            }
+        }
+    }
+
+    /// Moves an instance to `Terminating` now (so it stops counting as capacity) and runs its
+    /// termination in the background, through the termination hooks when `with_hooks`.
+    pub(super) fn start_termination(
+        self: &Arc<Self>,
+        state: &mut State,
+        instance_id: &str,
+        with_hooks: bool,
+    ) {
+        state.set_state(instance_id, LifecycleState::Terminating);
+        tokio::spawn(Arc::clone(self).terminate(instance_id.to_owned(), with_hooks));
+    }
+
+    /// A launch: the node is made (`Pending`), its user data starts, the launch hooks hold it
+    /// (`Pending:Wait`), then it goes in service, or, abandoned, is terminated and replaced.
+    async fn launch(self: Arc<Self>, node: Node) {
+        let id = node.instance_id.clone();
+        let group = self.group_of(&id);
+        if let Err(error) = node.provision().await {
+            {
+                let mut state = self.lock();
+                state.record(&group, Some(&id), format!("launch failed: {error:#}"));
+            }
+            self.finish_termination(&id, &node.name).await;
+            tokio::time::sleep(LAUNCH_RETRY).await;
+            self.reconcile(&group);
+            return;
+        }
+        self.start_user_data(&node);
+        match self.hold(&id, Transition::Launching).await {
+            HookResult::Continue => {
+                let mut state = self.lock();
+                if state.instances.get(&id).map(|i| i.state) == Some(LifecycleState::PendingWait) {
+                    state.set_state(&id, LifecycleState::PendingProceed);
+                }
+                if state
+                    .instances
+                    .get(&id)
+                    .is_some_and(|i| i.state.counts_as_capacity())
+                {
+                    state.set_state(&id, LifecycleState::InService);
+                }
+            }
+            HookResult::Abandon => {
+                let mut state = self.lock();
+                if state
+                    .instances
+                    .get(&id)
+                    .is_some_and(|i| i.state.counts_as_capacity())
+                {
+                    state.record(
+                        &group,
+                        Some(&id),
+                        "launch abandoned: terminating the instance",
+                    );
+                    self.start_termination(&mut state, &id, true);
+                }
+            }
+        }
+        self.changed.notify_waiters();
+        self.reconcile(&group);
+    }
+
+    /// A termination: the termination hooks hold the instance (`Terminating:Wait`, its node
+    /// still running), then its node stops for good (`Terminating:Proceed`, `Terminated`).
+    async fn terminate(self: Arc<Self>, id: String, with_hooks: bool) {
+        if with_hooks {
+            self.hold(&id, Transition::Terminating).await;
+        }
+        let node = {
+            let mut state = self.lock();
+            state.set_state(&id, LifecycleState::TerminatingProceed);
+            state.instances.get(&id).map(|i| i.node.clone())
+        };
+        if let Some(node) = node {
+            self.finish_termination(&id, &node).await;
+        }
+        let group = self.group_of(&id);
+        self.reconcile(&group);
+    }
+
+    /// Stops the node for good and marks the instance terminated.
+    async fn finish_termination(&self, id: &str, node: &str) {
+        let name = node.to_owned();
+        let destroyed = tokio::task::spawn_blocking(move || Testbed::destroy_node(&name))
+            .await
+            .context("destroy panicked")
+            .and_then(|r| r);
+        let mut state = self.lock();
+        let group = state
+            .instances
+            .get(id)
+            .map(|i| i.group.clone())
+            .unwrap_or_default();
+        if let Err(error) = destroyed {
+            state.record(
+                &group,
+                Some(id),
+                format!("node {node} not destroyed cleanly: {error:#}"),
+            );
+        }
+        state.set_state(id, LifecycleState::Terminated);
+        drop(state);
+        self.changed.notify_waiters();
+    }
+
+    /// Holds the instance while the hooks of `transition` act: one action per hook, all
+    /// notified at once; returns CONTINUE when every action ended with CONTINUE, ABANDON as
+    /// soon as one ends with ABANDON (the others are then skipped).
+    async fn hold(&self, id: &str, transition: Transition) -> HookResult {
+        let (actions, group) = {
+            let mut state = self.lock();
+            let Some(group) = state.instances.get(id).map(|i| i.group.clone()) else {
+                return HookResult::Continue;
+            };
+            let hooks = state.hooks_of(&group, transition);
+            if hooks.is_empty() {
+                return HookResult::Continue;
+            }
+            let wait = match transition {
+                Transition::Launching => LifecycleState::PendingWait,
+                Transition::Terminating => LifecycleState::TerminatingWait,
+            };
+            state.set_state(id, wait);
+            let now = Instant::now();
+            let mut actions = Vec::new();
+            for hook in hooks {
+                let action = Action {
+                    token: uuid::Uuid::new_v4().to_string(),
+                    instance_id: id.to_owned(),
+                    group: group.clone(),
+                    hook: hook.name.clone(),
+                    transition,
+                    heartbeat_deadline: now + self.clock.real(hook.heartbeat_timeout),
+                    global_deadline: now + self.clock.real(hook.global_timeout()),
+                    heartbeats: 0,
+                    outcome: None,
+                };
+                state.actions.insert(action.token.clone(), action.clone());
+                state.record(
+                    &group,
+                    Some(id),
+                    format!("action opened by hook {}", hook.name),
+                );
+                actions.push((action, hook));
+            }
+            (actions, group)
+        };
+        for (action, hook) in &actions {
+            let Some(target) = &hook.target_arn else {
+                continue;
+            };
+            let request_id = uuid::Uuid::new_v4().to_string();
+            let body = notify::lifecycle_message(action, hook, &request_id);
+            let sent = notify::send(&self.sqs, target, body).await;
+            let mut state = self.lock();
+            match sent {
+                Ok(()) => state.record(
+                    &group,
+                    Some(id),
+                    format!("notification of hook {} sent", hook.name),
+                ),
+                Err(error) => state.record(
+                    &group,
+                    Some(id),
+                    format!("notification of hook {} NOT sent: {error}", hook.name),
+                ),
+            }
+        }
+        let tokens: Vec<String> = actions.into_iter().map(|(a, _)| a.token).collect();
+        loop {
+            let notified = self.changed.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let next_deadline = {
+                let mut state = self.lock();
+                match settle(&mut state, &tokens, Instant::now()) {
+                    Ok(result) => return result,
+                    Err(next) => next,
+                }
+            };
+            tokio::select! {
+                () = &mut notified => {}
+                () = tokio::time::sleep_until(next_deadline) => {}
+            }
+        }
+    }
+
+    /// Starts the node's user data (its launch configuration's, base64-decoded) as its boot
+    /// script, inside the node's network namespace as cloud-init would run it on the
+    /// instance, with instance metadata and the AWS endpoints reachable by configuration.
+    fn start_user_data(self: &Arc<Self>, node: &Node) {
+        let (group, user_data) = {
+            let state = self.lock();
+            let instance = state.instances.get(&node.instance_id);
+            let data = instance
+                .and_then(|i| state.launch_configurations.get(&i.launch_configuration))
+                .and_then(|lc| lc.user_data.clone());
+            (instance.map(|i| i.group.clone()).unwrap_or_default(), data)
+        };
+        let Some(user_data) = user_data else {
+            return;
+        };
+        let outcome = (|| -> anyhow::Result<tokio::process::Child> {
+            let script = base64::engine::general_purpose::STANDARD
+                .decode(user_data.trim())
+                .context("the user data is not base64")?;
+            let paths = node.paths();
+            let path = paths.data.join("user-data");
+            std::fs::write(&path, script)?;
+            let log = std::fs::File::create(paths.data.join("user-data.log"))?;
+            let mut command = tokio::process::Command::new("nsenter");
+            command
+                .arg(format!("--net=/run/netns/{}", node.netns()))
+                .arg("sh")
+                .arg(&path)
+                .envs(self.boot_env.iter().map(|(k, v)| (k, v)))
+                .env("DOCKER_HOST", node.docker_host())
+                .stdin(std::process::Stdio::null())
+                .stdout(log.try_clone()?)
+                .stderr(log)
+                .process_group(0);
+            command.spawn().context("cannot start the user data")
+        })();
+        let id = node.instance_id.clone();
+        match outcome {
+            Ok(mut child) => {
+                let emulator = Arc::clone(self);
+                tokio::spawn(async move {
+                    let status = child.wait().await;
+                    let mut state = emulator.lock();
+                    let what = match status {
+                        Ok(status) => format!("user data exited: {status}"),
+                        Err(error) => format!("user data lost: {error}"),
+                    };
+                    state.record(&group, Some(&id), what);
+                });
+            }
+            Err(error) => {
+                self.lock()
+                    .record(&group, Some(&id), format!("user data not run: {error:#}"))
+            }
+        }
+    }
+
+    /// The group of an instance (empty when unknown).
+    fn group_of(&self, id: &str) -> String {
+        self.lock()
+            .instances
+            .get(id)
+            .map(|i| i.group.clone())
+            .unwrap_or_default()
+    }
+}
+
+/// Applies timeouts at `now` to the actions `tokens` of one hold, then says whether the hold
+/// is over (and how), or when to look again. Pure, so the timeouts are unit-tested.
+fn settle(state: &mut State, tokens: &[String], now: Instant) -> Result<HookResult, Instant> {
+    for token in tokens {
+        let Some(action) = state.actions.get(token).filter(|a| a.is_active()) else {
+            continue;
+        };
+        let ending = if now >= action.global_deadline {
+            Ending::GlobalTimeout
+        } else if now >= action.heartbeat_deadline {
+            Ending::HeartbeatTimeout
+        } else {
+            continue;
+        };
+        let default = state
+            .hooks
+            .get(&(action.group.clone(), action.hook.clone()))
+            .map_or(HookResult::Abandon, |h| h.default_result);
+        let (group, id, hook) = (
+            action.group.clone(),
+            action.instance_id.clone(),
+            action.hook.clone(),
+        );
+        if let Some(action) = state.actions.get_mut(token) {
+            action.outcome = Some((default, ending));
+        }
+        state.record(
+            &group,
+            Some(&id),
+            format!(
+                "hook {hook}: {ending:?}, default result {}",
+                default.as_aws_str()
+            ),
+        );
+    }
+    let outcomes: Vec<Option<HookResult>> = tokens
+        .iter()
+        .map(|t| state.actions.get(t).and_then(|a| a.outcome.map(|(r, _)| r)))
+        .collect();
+    if outcomes.contains(&Some(HookResult::Abandon)) {
+        for token in tokens {
+            if let Some(action) = state.actions.get_mut(token).filter(|a| a.is_active()) {
+                action.outcome = Some((HookResult::Abandon, Ending::Skipped));
+            }
+        }
+        return Ok(HookResult::Abandon);
+    }
+    if outcomes.iter().all(Option::is_some) {
+        return Ok(HookResult::Continue);
+    }
+    Err(tokens
+        .iter()
+        .filter_map(|t| state.actions.get(t).filter(|a| a.is_active()))
+        .map(|a| a.heartbeat_deadline.min(a.global_deadline))
+        .min()
+        .unwrap_or(now))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::autoscaling::model::Hook;
+
+    /// A state with one hook (`default`) and one open action on it, opened at `start`.
+    fn state_with_action(
+        start: Instant,
+        heartbeat: Duration,
+        global: Duration,
+        default: HookResult,
+    ) -> State {
+        let mut state = State::default();
+        state.hooks.insert(
+            ("g".into(), "h".into()),
+            Hook {
+                name: "h".into(),
+                group: "g".into(),
+                transition: Transition::Terminating,
+                target_arn: None,
+                role_arn: None,
+                heartbeat_timeout: 30,
+                default_result: default,
+                metadata: None,
+            },
+        );
+        state.actions.insert(
+            "t".into(),
+            Action {
+                token: "t".into(),
+                instance_id: "i-1".into(),
+                group: "g".into(),
+                hook: "h".into(),
+                transition: Transition::Terminating,
+                heartbeat_deadline: start + heartbeat,
+                global_deadline: start + global,
+                heartbeats: 0,
+                outcome: None,
+            },
+        );
+        state
+    }
+
+    #[test]
+    fn an_open_action_holds_until_its_nearest_deadline() {
+        let start = Instant::now();
+        let mut state = state_with_action(
+            start,
+            Duration::from_secs(5),
+            Duration::from_secs(50),
+            HookResult::Abandon,
+        );
+        assert_eq!(
+            settle(&mut state, &["t".into()], start),
+            Err(start + Duration::from_secs(5))
+        );
+    }
+
+    #[test]
+    fn the_heartbeat_timeout_applies_the_default_result() {
+        let start = Instant::now();
+        for default in [HookResult::Continue, HookResult::Abandon] {
+            let mut state = state_with_action(
+                start,
+                Duration::from_secs(5),
+                Duration::from_secs(50),
+                default,
+            );
+            let later = start + Duration::from_secs(6);
+            assert_eq!(settle(&mut state, &["t".into()], later), Ok(default));
+            assert_eq!(
+                state.actions["t"].outcome,
+                Some((default, Ending::HeartbeatTimeout))
+            );
+        }
+    }
+
+    #[test]
+    fn the_global_timeout_ends_an_action_however_often_it_was_heartbeated() {
+        let start = Instant::now();
+        // A heartbeat moved the heartbeat deadline past the global one; the global one wins.
+        let mut state = state_with_action(
+            start,
+            Duration::from_secs(80),
+            Duration::from_secs(50),
+            HookResult::Continue,
+        );
+        let later = start + Duration::from_secs(51);
+        assert_eq!(
+            settle(&mut state, &["t".into()], later),
+            Ok(HookResult::Continue)
+        );
+        assert_eq!(
+            state.actions["t"].outcome,
+            Some((HookResult::Continue, Ending::GlobalTimeout))
+        );
+    }
+
+    #[test]
+    fn an_abandon_skips_the_other_open_actions_and_all_continues_continue() {
+        let start = Instant::now();
+        let mut state = state_with_action(
+            start,
+            Duration::from_secs(5),
+            Duration::from_secs(50),
+            HookResult::Continue,
+        );
+        let mut other = state.actions["t"].clone();
+        other.token = "u".into();
+        state.actions.insert("u".into(), other);
+        let tokens = ["t".to_owned(), "u".to_owned()];
+        if let Some(action) = state.actions.get_mut("t") {
+            action.outcome = Some((HookResult::Continue, Ending::Completed));
+        }
+        assert_eq!(
+            settle(&mut state, &tokens, start),
+            Err(start + Duration::from_secs(5))
+        );
+        if let Some(action) = state.actions.get_mut("u") {
+            action.outcome = Some((HookResult::Continue, Ending::Completed));
+        }
+        assert_eq!(settle(&mut state, &tokens, start), Ok(HookResult::Continue));
+
+        let mut state = state_with_action(
+            start,
+            Duration::from_secs(5),
+            Duration::from_secs(50),
+            HookResult::Continue,
+        );
+        let mut other = state.actions["t"].clone();
+        other.token = "u".into();
+        state.actions.insert("u".into(), other);
+        if let Some(action) = state.actions.get_mut("t") {
+            action.outcome = Some((HookResult::Abandon, Ending::Completed));
+        }
+        assert_eq!(settle(&mut state, &tokens, start), Ok(HookResult::Abandon));
+        assert_eq!(
+            state.actions["u"].outcome,
+            Some((HookResult::Abandon, Ending::Skipped))
+        );
+    }
+}

@@ -1,0 +1,252 @@
+//! The Auto Scaling emulator: lifecycle hooks as the AWS API reference and the EC2 Auto
+//! Scaling user guide document them, driving the test bed's real swarm nodes.
+//!
+//! moto stores groups and hooks but never holds an instance in a wait state, publishes no
+//! notification and answers `CompleteLifecycleAction` with HTTP 500; the product's whole value
+//! lives in that interaction, hence this emulator. It speaks the real query protocol
+//! (form-encoded `Action=...`, XML answers and XML errors), so `aws-sdk-autoscaling` and the
+//! `aws` CLI reach it unchanged through `AWS_ENDPOINT_URL_AUTO_SCALING`.
+//!
+//! - [`api`]: the actions and their validation; [`query`] and [`xml`]: the wire format;
+//! - [`engine`]: launches and terminations of real nodes, waits, timeouts, capacity;
+//! - [`policy`]: zone balancing and the default termination policy;
+//! - [`notify`]: the hook notifications to SQS (moto);
+//! - [`imds`]: instance metadata (IMDSv2) for every node;
+//! - [`clock`]: scaled time, so a one-hour heartbeat timeout can pass in a minute.
+//!
+//! `testbed up` starts it (`testbed emulate`) with two groups declared, `testbed-managers` and
+//! `testbed-workers`, whose instances are the swarm's nodes; `GET /emulator/state` dumps what it
+//! holds, history included.
+
+pub mod api;
+pub mod clock;
+pub mod engine;
+pub mod imds;
+pub mod model;
+pub mod notify;
+pub mod policy;
+pub mod query;
+pub mod xml;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use anyhow::{Context, Result};
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State as AxumState;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use base64::Engine as _;
+use chrono::Utc;
+use tokio::sync::Notify;
+
+use crate::{Role, Testbed, layout};
+use clock::Clock;
+use model::{Group, Instance, LaunchConfiguration, LifecycleState, State, Tag};
+
+/// The emulator: its state, a signal raised on every change that a waiting instance may care
+/// about, its clock, and its SQS client.
+pub struct Emulator {
+    state: Mutex<State>,
+    /// Raised whenever an action ends or is extended, or an instance changes state.
+    changed: Notify,
+    /// The time scale.
+    pub clock: Clock,
+    sqs: aws_sdk_sqs::Client,
+    /// The environment a node's user data runs with (AWS endpoints, instance metadata).
+    boot_env: Vec<(String, String)>,
+}
+
+impl Emulator {
+    /// An emulator with no groups.
+    pub fn new(clock: Clock, sqs: aws_sdk_sqs::Client, boot_env: Vec<(String, String)>) -> Self {
+        Self {
+            state: Mutex::new(State::default()),
+            changed: Notify::new(),
+            clock,
+            sqs,
+            boot_env,
+        }
+    }
+
+    /// The state, locked. Never held across an await.
+    pub fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock leaves plain data behind: still usable.
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Declares the test bed's two groups, `testbed-managers` and `testbed-workers`, with the
+    /// nodes that are up as their in-service instances, spread over two zones, and launch
+    /// configurations whose user data is the test bed's join step.
+    pub fn adopt(&self, bed: &Testbed, join_command: &str) {
+        let mut state = self.lock();
+        let now = Utc::now();
+        let zones = vec![format!("{}a", model::REGION), format!("{}b", model::REGION)];
+        for (role, group_name, lc_name) in [
+            (Role::Manager, "testbed-managers", "testbed-manager"),
+            (Role::Worker, "testbed-workers", "testbed-worker"),
+        ] {
+            let user_data = format!("#!/bin/sh\nexec {join_command}\n");
+            state.launch_configurations.insert(
+                lc_name.to_owned(),
+                LaunchConfiguration {
+                    name: lc_name.to_owned(),
+                    arn: model::launch_configuration_arn(
+                        lc_name,
+                        &uuid::Uuid::new_v4().to_string(),
+                    ),
+                    image_id: "ami-testbed".to_owned(),
+                    instance_type: "t3.small".to_owned(),
+                    user_data: Some(base64::engine::general_purpose::STANDARD.encode(user_data)),
+                    metadata_tags: true,
+                    created: now,
+                },
+            );
+            let nodes: Vec<_> = bed.nodes.iter().filter(|n| n.role == role).collect();
+            let size = nodes.len() as u32;
+            let role_name = if role == Role::Manager {
+                "manager"
+            } else {
+                "worker"
+            };
+            state.groups.insert(
+                group_name.to_owned(),
+                Group {
+                    name: group_name.to_owned(),
+                    arn: model::group_arn(group_name, &uuid::Uuid::new_v4().to_string()),
+                    min: 0,
+                    max: size.max(1) * 3,
+                    desired: size,
+                    zones: zones.clone(),
+                    launch_configuration: lc_name.to_owned(),
+                    tags: vec![Tag {
+                        key: model::ROLE_TAG.to_owned(),
+                        value: role_name.to_owned(),
+                        propagate_at_launch: true,
+                    }],
+                    created: now,
+                    deleting: false,
+                },
+            );
+            for (index, node) in nodes.into_iter().enumerate() {
+                state.instances.insert(
+                    node.instance_id.clone(),
+                    Instance {
+                        id: node.instance_id.clone(),
+                        group: group_name.to_owned(),
+                        zone: zones[index % zones.len()].clone(),
+                        state: LifecycleState::InService,
+                        launch_configuration: lc_name.to_owned(),
+                        launched: now,
+                        node: node.name.clone(),
+                        ip: node.ip,
+                    },
+                );
+            }
+            state.record(group_name, None, format!("declared with {size} instances"));
+        }
+    }
+}
+
+/// Runs the emulator: the Auto Scaling API on `api_addrs`, instance metadata on `imds_addr`,
+/// until the process is stopped.
+pub async fn serve(
+    emulator: Arc<Emulator>,
+    api_addrs: &[SocketAddr],
+    imds_addr: SocketAddr,
+) -> Result<()> {
+    let api = Router::new()
+        .route("/", post(query_api))
+        .route("/emulator/state", get(dump))
+        .with_state(Arc::clone(&emulator));
+    let mut servers = Vec::new();
+    for addr in api_addrs {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen on {addr}"))?;
+        servers.push(tokio::spawn(
+            axum::serve(listener, api.clone()).into_future(),
+        ));
+    }
+    let imds = imds::router(Arc::clone(&emulator));
+    let listener = tokio::net::TcpListener::bind(imds_addr)
+        .await
+        .with_context(|| format!("cannot listen on {imds_addr}"))?;
+    servers.push(tokio::spawn(
+        axum::serve(
+            listener,
+            imds.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .into_future(),
+    ));
+    for server in servers {
+        server.await.context("a server task panicked")??;
+    }
+    Ok(())
+}
+
+async fn query_api(AxumState(emulator): AxumState<Arc<Emulator>>, body: Bytes) -> Response {
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let params = query::Params::parse(&body);
+    let action = params.optional("Action").unwrap_or_default().to_owned();
+    match api::handle(&emulator, &params).await {
+        Ok(result) => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "text/xml")],
+            result.into_response(&action, &request_id),
+        )
+            .into_response(),
+        Err(error) => {
+            tracing::info!(
+                action,
+                code = error.code,
+                message = error.message,
+                "refused"
+            );
+            (
+                StatusCode::from_u16(error.status).unwrap_or(StatusCode::BAD_REQUEST),
+                [(header::CONTENT_TYPE, "text/xml")],
+                error.to_xml(&request_id),
+            )
+                .into_response()
+        }
+    }
+}
+
+async fn dump(AxumState(emulator): AxumState<Arc<Emulator>>) -> Response {
+    let state = emulator.lock();
+    let body = serde_json::json!({
+        "time_scale": emulator.clock.scale(),
+        "launch_configurations": state.launch_configurations.values().collect::<Vec<_>>(),
+        "groups": state.groups.values().collect::<Vec<_>>(),
+        "instances": state.instances.values().collect::<Vec<_>>(),
+        "hooks": state.hooks.values().collect::<Vec<_>>(),
+        "actions": state.actions.values().collect::<Vec<_>>(),
+        "history": state.history,
+    });
+    axum::Json(body).into_response()
+}
+
+/// The Auto Scaling endpoint, as the AWS SDK takes it in `AWS_ENDPOINT_URL_AUTO_SCALING`.
+pub fn endpoint() -> String {
+    format!("http://127.0.0.1:{}", layout::AUTOSCALING_PORT)
+}
+
+/// The instance metadata endpoint as the nodes reach it, for
+/// `AWS_EC2_METADATA_SERVICE_ENDPOINT`.
+pub fn imds_endpoint() -> String {
+    format!("http://{}:{}", layout::gateway(), layout::IMDS_PORT)
+}
+
+/// Whether the emulator answers.
+pub fn answers() -> bool {
+    let addr = ([127, 0, 0, 1], layout::AUTOSCALING_PORT).into();
+    matches!(
+        crate::http::get(addr, "/emulator/state", std::time::Duration::from_secs(5)),
+        Ok((200, _))
+    )
+}
