@@ -49,7 +49,7 @@ pub(super) fn action(
     envelope: Envelope,
 ) -> Result<LifecycleAction, ParseError> {
     Ok(LifecycleAction {
-        transition: Transition::from_aws_str(fields.required_str("LifecycleTransition")?)?,
+        transition: Transition::parse(fields.required_str("LifecycleTransition")?)?,
         instance_id: fields.required_id("EC2InstanceId")?,
         group: fields.required_id("AutoScalingGroupName")?,
         hook: fields.required_id("LifecycleHookName")?,

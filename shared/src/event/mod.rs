@@ -60,12 +60,16 @@ impl Transition {
         }
     }
 
-    fn from_aws_str(value: &str) -> Result<Self, ParseError> {
-        match value {
-            "autoscaling:EC2_INSTANCE_LAUNCHING" => Ok(Self::Launching),
-            "autoscaling:EC2_INSTANCE_TERMINATING" => Ok(Self::Terminating),
-            other => Err(ParseError::UnknownTransition(error::shorten(other))),
-        }
+    /// The transition Auto Scaling calls `name`, if it is one of the two.
+    pub fn from_aws_str(name: &str) -> Option<Self> {
+        [Self::Launching, Self::Terminating]
+            .into_iter()
+            .find(|t| t.as_aws_str() == name)
+    }
+
+    fn parse(value: &str) -> Result<Self, ParseError> {
+        Self::from_aws_str(value)
+            .ok_or_else(|| ParseError::UnknownTransition(error::shorten(value)))
     }
 }
 

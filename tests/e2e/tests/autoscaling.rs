@@ -33,7 +33,7 @@ impl Fixture {
     /// configuration `configuration` (a new one without user data when `None`: the nodes
     /// start but do not join the swarm), hooks none yet.
     async fn new(name: &str, desired: i32, configuration: Option<&str>) -> Result<Self> {
-        let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        let config = e2e::sdk_config().await?;
         let (asg, sqs) = (AutoScaling::new(&config), Sqs::new(&config));
         let name = format!("e2e-{name}-{}", std::process::id());
         let queue_url = sqs
@@ -112,6 +112,41 @@ impl Fixture {
             .default_result(default)
             .notification_target_arn(&self.queue_arn)
             .role_arn("arn:aws:iam::123456789012:role/e2e-hooks")
+            .send()
+            .await?;
+        Ok(())
+    }
+
+    /// Asks the group to terminate an instance, its desired capacity decremented.
+    async fn terminate(&self, id: &str) -> Result<()> {
+        self.asg
+            .terminate_instance_in_auto_scaling_group()
+            .instance_id(id)
+            .should_decrement_desired_capacity(true)
+            .send()
+            .await?;
+        Ok(())
+    }
+
+    /// Completes the action of `hook` named by its token.
+    async fn complete(&self, hook: &str, token: &str, result: &str) -> Result<()> {
+        self.asg
+            .complete_lifecycle_action()
+            .auto_scaling_group_name(&self.name)
+            .lifecycle_hook_name(hook)
+            .lifecycle_action_token(token)
+            .lifecycle_action_result(result)
+            .send()
+            .await?;
+        Ok(())
+    }
+
+    /// Sets the group's desired capacity.
+    async fn set_desired(&self, capacity: i32) -> Result<()> {
+        self.asg
+            .set_desired_capacity()
+            .auto_scaling_group_name(&self.name)
+            .desired_capacity(capacity)
             .send()
             .await?;
         Ok(())
@@ -353,13 +388,7 @@ async fn a_terminating_instance_waits_with_its_node_running_until_its_action_is_
             .put_hook("drain", TERMINATING, 3600, "ABANDON")
             .await?;
         let id = fixture.wait_in_service(1).await?.remove(0);
-        fixture
-            .asg
-            .terminate_instance_in_auto_scaling_group()
-            .instance_id(&id)
-            .should_decrement_desired_capacity(true)
-            .send()
-            .await?;
+        fixture.terminate(&id).await?;
         let action = fixture.next_action().await?;
         ensure!(action.transition == Transition::Terminating, "{action:?}");
         ensure!(
@@ -375,13 +404,7 @@ async fn a_terminating_instance_waits_with_its_node_running_until_its_action_is_
             "the node stopped before its action was completed"
         );
         fixture
-            .asg
-            .complete_lifecycle_action()
-            .auto_scaling_group_name(&fixture.name)
-            .lifecycle_hook_name("drain")
-            .lifecycle_action_token(action.token.as_str())
-            .lifecycle_action_result("CONTINUE")
-            .send()
+            .complete("drain", action.token.as_str(), "CONTINUE")
             .await?;
         fixture
             .wait_state(&id, None, Duration::from_secs(30))
@@ -411,13 +434,7 @@ async fn a_heartbeat_restarts_the_heartbeat_timeout_and_then_the_default_result_
             .put_hook("drain", TERMINATING, 120, "CONTINUE")
             .await?;
         let id = fixture.wait_in_service(1).await?.remove(0);
-        fixture
-            .asg
-            .terminate_instance_in_auto_scaling_group()
-            .instance_id(&id)
-            .should_decrement_desired_capacity(true)
-            .send()
-            .await?;
+        fixture.terminate(&id).await?;
         fixture.next_action().await?;
         for _ in 0..5 {
             tokio::time::sleep(Duration::from_secs(1)).await;
@@ -462,13 +479,7 @@ async fn several_hooks_wait_for_all_and_a_timeout_with_abandon_skips_the_others(
             .await?;
         let ids = fixture.wait_in_service(2).await?;
         // CONTINUE at the timeout of `quick`: the instance still waits for `slow`.
-        fixture
-            .asg
-            .terminate_instance_in_auto_scaling_group()
-            .instance_id(&ids[0])
-            .should_decrement_desired_capacity(true)
-            .send()
-            .await?;
+        fixture.terminate(&ids[0]).await?;
         tokio::time::sleep(Duration::from_secs(3)).await;
         ensure!(fixture.state_of(&ids[0]).await?.as_deref() == Some("Terminating:Wait"));
         fixture
@@ -489,13 +500,7 @@ async fn several_hooks_wait_for_all_and_a_timeout_with_abandon_skips_the_others(
             .put_hook("quick", TERMINATING, 60, "ABANDON")
             .await?;
         let started = Instant::now();
-        fixture
-            .asg
-            .terminate_instance_in_auto_scaling_group()
-            .instance_id(&ids[1])
-            .should_decrement_desired_capacity(true)
-            .send()
-            .await?;
+        fixture.terminate(&ids[1]).await?;
         fixture
             .wait_state(&ids[1], None, Duration::from_secs(20))
             .await?;
@@ -526,13 +531,7 @@ async fn completing_twice_or_with_a_wrong_token_answers_the_validation_error_aws
             .put_hook("drain", TERMINATING, 3600, "ABANDON")
             .await?;
         let id = fixture.wait_in_service(1).await?.remove(0);
-        fixture
-            .asg
-            .terminate_instance_in_auto_scaling_group()
-            .instance_id(&id)
-            .should_decrement_desired_capacity(true)
-            .send()
-            .await?;
+        fixture.terminate(&id).await?;
         let action = fixture.next_action().await?;
         let complete = |token: &str| {
             fixture
@@ -588,13 +587,7 @@ async fn a_launch_completed_with_abandon_is_terminated_and_replaced() -> Result<
         fixture
             .put_hook("admit", LAUNCHING, 3600, "CONTINUE")
             .await?;
-        fixture
-            .asg
-            .set_desired_capacity()
-            .auto_scaling_group_name(&fixture.name)
-            .desired_capacity(1)
-            .send()
-            .await?;
+        fixture.set_desired(1).await?;
         let first = fixture.next_action().await?;
         ensure!(first.transition == Transition::Launching, "{first:?}");
         let id = first.instance_id.as_str().to_owned();
@@ -602,13 +595,7 @@ async fn a_launch_completed_with_abandon_is_terminated_and_replaced() -> Result<
             .wait_state(&id, Some("Pending:Wait"), Duration::from_secs(30))
             .await?;
         fixture
-            .asg
-            .complete_lifecycle_action()
-            .auto_scaling_group_name(&fixture.name)
-            .lifecycle_hook_name("admit")
-            .lifecycle_action_token(first.token.as_str())
-            .lifecycle_action_result("ABANDON")
-            .send()
+            .complete("admit", first.token.as_str(), "ABANDON")
             .await?;
         fixture
             .wait_state(&id, None, Duration::from_secs(30))
@@ -642,13 +629,7 @@ async fn a_launch_hook_timing_out_with_abandon_replaces_the_instance() -> Result
     let fixture = Fixture::new("launch-timeout", 0, None).await?;
     let outcome = async {
         fixture.put_hook("admit", LAUNCHING, 60, "ABANDON").await?;
-        fixture
-            .asg
-            .set_desired_capacity()
-            .auto_scaling_group_name(&fixture.name)
-            .desired_capacity(1)
-            .send()
-            .await?;
+        fixture.set_desired(1).await?;
         let first = fixture.next_action().await?;
         // Nobody completes it: after one real second (60 API seconds) ABANDON applies.
         fixture
@@ -671,13 +652,7 @@ async fn scaling_the_workers_out_from_two_to_four_makes_two_new_ready_swarm_node
     let fixture = Fixture::new("scale-out", 2, Some(JOIN)).await?;
     let outcome = async {
         let before: BTreeSet<String> = fixture.wait_in_service(2).await?.into_iter().collect();
-        fixture
-            .asg
-            .set_desired_capacity()
-            .auto_scaling_group_name(&fixture.name)
-            .desired_capacity(4)
-            .send()
-            .await?;
+        fixture.set_desired(4).await?;
         let after: BTreeSet<String> = fixture.wait_in_service(4).await?.into_iter().collect();
         let new: Vec<&String> = after.difference(&before).collect();
         ensure!(new.len() == 2, "{new:?}");
@@ -716,13 +691,7 @@ async fn scale_in_balances_the_zones_then_takes_the_oldest_launch_configuration(
         } else {
             "us-east-1b"
         };
-        fixture
-            .asg
-            .set_desired_capacity()
-            .auto_scaling_group_name(&fixture.name)
-            .desired_capacity(2)
-            .send()
-            .await?;
+        fixture.set_desired(2).await?;
         let left = fixture.wait_in_service(2).await?;
         let gone: Vec<&(String, String, String, String)> =
             instances.iter().filter(|i| !left.contains(&i.0)).collect();
@@ -751,13 +720,7 @@ async fn scale_in_balances_the_zones_then_takes_the_oldest_launch_configuration(
             .send()
             .await?;
         fixture.wait_in_service(4).await?;
-        fixture
-            .asg
-            .set_desired_capacity()
-            .auto_scaling_group_name(&fixture.name)
-            .desired_capacity(3)
-            .send()
-            .await?;
+        fixture.set_desired(3).await?;
         fixture.wait_in_service(3).await?;
         let configurations: Vec<String> = fixture
             .instances()

@@ -2,20 +2,7 @@
 //! endpoint settings only (`AWS_ENDPOINT_URL`, exported by `testbed env`).
 
 use anyhow::{Context, Result};
-use aws_config::BehaviorVersion;
-
-/// The SDK configuration from the environment, as the product loads it; refuses to run
-/// against real AWS by accident.
-async fn sdk_config() -> Result<aws_config::SdkConfig> {
-    let endpoint = std::env::var("AWS_ENDPOINT_URL").context(
-        "AWS_ENDPOINT_URL is unset: run `eval \"$(testbed env)\"` first (scripts/test.sh does)",
-    )?;
-    anyhow::ensure!(
-        endpoint.starts_with("http://127.0.0.1"),
-        "AWS_ENDPOINT_URL={endpoint} is not the test bed's moto"
-    );
-    Ok(aws_config::defaults(BehaviorVersion::latest()).load().await)
-}
+use e2e::sdk_config;
 
 #[tokio::test]
 async fn a_message_sent_to_a_moto_queue_is_received_back_intact() -> Result<()> {

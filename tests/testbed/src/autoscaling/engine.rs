@@ -463,6 +463,14 @@ mod tests {
         state
     }
 
+    /// Adds a second open action `u`, a copy of `t`.
+    fn with_second_action(mut state: State) -> State {
+        let mut other = state.actions["t"].clone();
+        other.token = "u".into();
+        state.actions.insert("u".into(), other);
+        state
+    }
+
     #[test]
     fn an_open_action_holds_until_its_nearest_deadline() {
         let start = Instant::now();
@@ -521,15 +529,12 @@ mod tests {
     #[test]
     fn an_abandon_skips_the_other_open_actions_and_all_continues_continue() {
         let start = Instant::now();
-        let mut state = state_with_action(
+        let mut state = with_second_action(state_with_action(
             start,
             Duration::from_secs(5),
             Duration::from_secs(50),
             HookResult::Continue,
-        );
-        let mut other = state.actions["t"].clone();
-        other.token = "u".into();
-        state.actions.insert("u".into(), other);
+        ));
         let tokens = ["t".to_owned(), "u".to_owned()];
         if let Some(action) = state.actions.get_mut("t") {
             action.outcome = Some((HookResult::Continue, Ending::Completed));
@@ -543,15 +548,12 @@ mod tests {
         }
         assert_eq!(settle(&mut state, &tokens, start), Ok(HookResult::Continue));
 
-        let mut state = state_with_action(
+        let mut state = with_second_action(state_with_action(
             start,
             Duration::from_secs(5),
             Duration::from_secs(50),
             HookResult::Continue,
-        );
-        let mut other = state.actions["t"].clone();
-        other.token = "u".into();
-        state.actions.insert("u".into(), other);
+        ));
         if let Some(action) = state.actions.get_mut("t") {
             action.outcome = Some((HookResult::Abandon, Ending::Completed));
         }

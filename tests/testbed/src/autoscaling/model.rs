@@ -10,6 +10,7 @@ use std::net::Ipv4Addr;
 use tokio::time::Instant;
 
 use crate::Role;
+pub use swarm_aws::event::Transition;
 
 /// The account moto answers for, used in every ARN the emulator makes.
 pub const ACCOUNT_ID: &str = "123456789012";
@@ -71,36 +72,6 @@ impl LifecycleState {
             "InService"
         } else {
             "Terminated"
-        }
-    }
-}
-
-/// A lifecycle hook's transition.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub enum Transition {
-    /// `autoscaling:EC2_INSTANCE_LAUNCHING`.
-    #[serde(rename = "autoscaling:EC2_INSTANCE_LAUNCHING")]
-    Launching,
-    /// `autoscaling:EC2_INSTANCE_TERMINATING`.
-    #[serde(rename = "autoscaling:EC2_INSTANCE_TERMINATING")]
-    Terminating,
-}
-
-impl Transition {
-    /// The name the API uses.
-    pub fn as_aws_str(self) -> &'static str {
-        match self {
-            Self::Launching => "autoscaling:EC2_INSTANCE_LAUNCHING",
-            Self::Terminating => "autoscaling:EC2_INSTANCE_TERMINATING",
-        }
-    }
-
-    /// Parses the API's name.
-    pub fn from_aws_str(text: &str) -> Option<Self> {
-        match text {
-            "autoscaling:EC2_INSTANCE_LAUNCHING" => Some(Self::Launching),
-            "autoscaling:EC2_INSTANCE_TERMINATING" => Some(Self::Terminating),
-            _ => None,
         }
     }
 }
