@@ -16,7 +16,7 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 step "build"
 cargo test --workspace --locked --no-run
-cargo build --locked -p testbed
+cargo build --locked -p testbed -p lifecycle
 
 step "template lint"
 /var/cache/swarm-testbed/venv/bin/cfn-lint template.yaml

@@ -2,8 +2,15 @@
 //! the test bed.
 //!
 //! - [`event`]: one parser from an SQS message body to a typed lifecycle event;
-//! - [`ids`]: validated newtypes for instance ids, group and hook names, action tokens.
+//! - [`drain`]: the drain state machine, sans IO: from what was observed to the next step;
+//! - [`ids`]: validated newtypes for instance ids, group and hook names, action tokens;
+//! - [`ports`]: the small traits the processor observes and acts through, and
+//!   [`adapters`]: them over bollard and the AWS SDK; [`error`]: how those calls fail.
 
+pub mod adapters;
+pub mod drain;
+pub mod error;
 pub mod event;
 pub mod ids;
+pub mod ports;
 mod text;

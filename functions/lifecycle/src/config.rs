@@ -3,6 +3,7 @@
 //! first drain an hour later.
 
 use std::collections::BTreeSet;
+use std::path::PathBuf;
 use std::time::Duration;
 use swarm_aws::ids::{GroupName, InvalidId};
 
@@ -14,6 +15,23 @@ pub mod vars {
     pub const DRAIN_DEADLINE: &str = "DRAIN_DEADLINE_SECONDS";
     /// The SQS queue `serve` long-polls (required by `serve` only; Lambda is given its records).
     pub const QUEUE_URL: &str = "QUEUE_URL";
+    /// Comma-separated Docker Engine API endpoints of the swarm's managers, tried in order
+    /// (`unix:///var/run/docker.sock`, `tcp://10.0.1.10:2376`); required to process actions.
+    pub const DOCKER_HOSTS: &str = "DOCKER_HOSTS";
+    /// Directory with `ca.pem`, `cert.pem`, `key.pem` for mutual TLS to `tcp://` endpoints.
+    pub const DOCKER_CERT_PATH: &str = "DOCKER_CERT_PATH";
+    /// Seconds a launching instance may take to be a ready swarm node before it is abandoned
+    /// (default 600).
+    pub const LAUNCH_DEADLINE: &str = "LAUNCH_DEADLINE_SECONDS";
+    /// Seconds between lifecycle action heartbeats while waiting (default 60; keep it well
+    /// under the hooks' heartbeat timeout).
+    pub const HEARTBEAT_INTERVAL: &str = "HEARTBEAT_INTERVAL_SECONDS";
+    /// Milliseconds between observations of the swarm while a drain waits (default 100).
+    pub const POLL_INTERVAL: &str = "POLL_INTERVAL_MS";
+    /// Messages `serve` handles at once (default 8).
+    pub const CONCURRENCY: &str = "CONCURRENCY";
+    /// Seconds a message `serve` works on stays hidden, renewed while it works (default 60).
+    pub const VISIBILITY_TIMEOUT: &str = "VISIBILITY_TIMEOUT_SECONDS";
 }
 
 /// Default drain deadline: long enough for Swarm to reschedule a node's tasks, well inside the
@@ -58,8 +76,22 @@ pub struct Config {
     pub groups: BTreeSet<GroupName>,
     /// How long a drain may take before the hook is completed anyway.
     pub drain_deadline: Duration,
+    /// How long a launch may take to join before it is abandoned.
+    pub launch_deadline: Duration,
     /// The queue `serve` consumes, when set.
     pub queue_url: Option<String>,
+    /// The managers' Docker Engine API endpoints.
+    pub docker_hosts: Vec<String>,
+    /// Mutual TLS material for `tcp://` endpoints.
+    pub docker_cert_path: Option<PathBuf>,
+    /// How often to heartbeat a waiting action.
+    pub heartbeat_every: Duration,
+    /// How often to look at the swarm while waiting.
+    pub poll_interval: Duration,
+    /// Messages handled at once by `serve`.
+    pub concurrency: usize,
+    /// How long a message `serve` works on stays hidden (renewed while it works).
+    pub visibility_timeout: Duration,
 }
 
 impl Config {
@@ -99,18 +131,21 @@ impl Config {
             });
         }
 
-        let drain_deadline = match get(vars::DRAIN_DEADLINE) {
-            None => DEFAULT_DRAIN_DEADLINE,
+        // A whole number above zero, or the default when unset.
+        let positive = |var: &'static str, default: u64| match get(var) {
+            None => Ok(default),
             Some(text) => match text.parse::<u64>() {
-                Ok(secs) if secs > 0 => Duration::from_secs(secs),
-                _ => {
-                    return Err(ConfigError::Invalid {
-                        var: vars::DRAIN_DEADLINE,
-                        reason: format!("`{text}` is not a whole number of seconds above zero"),
-                    });
-                }
+                Ok(value) if value > 0 => Ok(value),
+                _ => Err(ConfigError::Invalid {
+                    var,
+                    reason: format!("`{text}` is not a whole number above zero"),
+                }),
             },
         };
+        let drain_deadline = Duration::from_secs(positive(
+            vars::DRAIN_DEADLINE,
+            DEFAULT_DRAIN_DEADLINE.as_secs(),
+        )?);
 
         let queue_url = get(vars::QUEUE_URL);
         if let Some(url) = &queue_url
@@ -122,11 +157,58 @@ impl Config {
             });
         }
 
+        let docker_hosts: Vec<String> = get(vars::DOCKER_HOSTS)
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|h| !h.is_empty())
+            .map(str::to_owned)
+            .collect();
+        if let Some(bad) = docker_hosts
+            .iter()
+            .find(|h| !(h.starts_with("unix://") || h.starts_with("tcp://")))
+        {
+            return Err(ConfigError::Invalid {
+                var: vars::DOCKER_HOSTS,
+                reason: format!("`{bad}` is neither unix:///path nor tcp://host:port"),
+            });
+        }
+        let docker_cert_path = get(vars::DOCKER_CERT_PATH).map(PathBuf::from);
+        if let Some(dir) = &docker_cert_path {
+            for file in ["ca.pem", "cert.pem", "key.pem"] {
+                if !dir.join(file).is_file() {
+                    return Err(ConfigError::Invalid {
+                        var: vars::DOCKER_CERT_PATH,
+                        reason: format!("{} has no {file}", dir.display()),
+                    });
+                }
+            }
+        }
+
         Ok(Self {
             groups,
             drain_deadline,
+            launch_deadline: Duration::from_secs(positive(vars::LAUNCH_DEADLINE, 600)?),
             queue_url,
+            docker_hosts,
+            docker_cert_path,
+            heartbeat_every: Duration::from_secs(positive(vars::HEARTBEAT_INTERVAL, 60)?),
+            poll_interval: Duration::from_millis(positive(vars::POLL_INTERVAL, 100)?),
+            concurrency: positive(vars::CONCURRENCY, 8)? as usize,
+            visibility_timeout: Duration::from_secs(positive(vars::VISIBILITY_TIMEOUT, 60)?),
         })
+    }
+
+    /// The Docker endpoints, or the error that says they are needed: processing an action
+    /// needs a manager, triaging a message does not.
+    pub fn require_docker_hosts(&self) -> Result<&[String], ConfigError> {
+        if self.docker_hosts.is_empty() {
+            return Err(ConfigError::Missing {
+                var: vars::DOCKER_HOSTS,
+                hint: "the Docker Engine API endpoints of the swarm's managers, comma-separated",
+            });
+        }
+        Ok(&self.docker_hosts)
     }
 
     /// Whether this stack owns the group.
@@ -190,6 +272,31 @@ mod tests {
             let err = config(&[(vars::GROUPS, "g"), (vars::DRAIN_DEADLINE, bad)]).expect_err(bad);
             assert!(err.to_string().contains("DRAIN_DEADLINE_SECONDS"), "{err}");
         }
+    }
+
+    #[test]
+    fn docker_hosts_must_be_unix_or_tcp_and_are_required_only_to_process() {
+        let ok = config(&[(vars::GROUPS, "g")]).expect("valid");
+        let err = ok.require_docker_hosts().expect_err("none given");
+        assert!(err.to_string().contains("DOCKER_HOSTS"), "{err}");
+        let ok = config(&[
+            (vars::GROUPS, "g"),
+            (
+                vars::DOCKER_HOSTS,
+                "unix:///run/a.sock, tcp://10.0.1.10:2376",
+            ),
+        ])
+        .expect("valid");
+        assert_eq!(ok.require_docker_hosts().expect("given").len(), 2);
+        let err = config(&[(vars::GROUPS, "g"), (vars::DOCKER_HOSTS, "10.0.1.10:2376")])
+            .expect_err("no scheme");
+        assert!(err.to_string().contains("DOCKER_HOSTS"), "{err}");
+        let err = config(&[
+            (vars::GROUPS, "g"),
+            (vars::DOCKER_CERT_PATH, "/nonexistent"),
+        ])
+        .expect_err("no certificates there");
+        assert!(err.to_string().contains("DOCKER_CERT_PATH"), "{err}");
     }
 
     #[test]

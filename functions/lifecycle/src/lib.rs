@@ -1,9 +1,13 @@
-//! The lifecycle event processor. This crate holds its two fronts (an AWS Lambda handler and
-//! the long-polling `serve` consumer) over the shared drain logic of `swarm-aws`.
+//! The lifecycle event processor: its two fronts (an AWS Lambda handler, [`lambda`], and the
+//! long-polling consumer, [`serve`]) over one core, [`processor`], which drives each lifecycle
+//! action through the drain state machine of `swarm-aws`.
 //!
-//! So far: the configuration ([`config`]) and the parsing front ([`triage`]) that decides,
-//! for every SQS message, whether it is acknowledged, processed or kept for the dead-letter
-//! queue.
+//! - [`config`]: the settings, from the environment, checked at start;
+//! - [`triage`]: from one SQS message to what is done with it (acknowledge, act, keep for the
+//!   dead-letter queue).
 
 pub mod config;
+pub mod lambda;
+pub mod processor;
+pub mod serve;
 pub mod triage;

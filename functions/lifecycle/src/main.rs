@@ -1,26 +1,138 @@
-//! `lifecycle`: checks its configuration and reads lifecycle messages.
+//! `lifecycle`: the lifecycle event processor.
 //!
-//! Until the drain is built (see the processor issue) the binary only validates its
-//! configuration and triages message bodies given on standard input, one JSON body per
-//! line, printing what it would do with each: handy to check a captured message by hand.
+//! - in AWS Lambda (`AWS_LAMBDA_RUNTIME_API` set), or `lifecycle lambda`: the SQS event
+//!   source handler, JSON logs;
+//! - `lifecycle serve`: the long-polling consumer of `QUEUE_URL`, until SIGTERM or Ctrl-C;
+//! - `lifecycle triage`: reads message bodies on standard input, one per line, and says what
+//!   it would do with each (handy to check a captured message by hand).
+//!
+//! Configuration comes from the environment and is checked before anything starts.
 
 use std::io::BufRead;
 use std::process::ExitCode;
+use std::sync::Arc;
 
-use lifecycle::config::Config;
+use lifecycle::config::{Config, ConfigError, vars};
+use lifecycle::processor::Processor;
 use lifecycle::triage::Triage;
+use swarm_aws::adapters::autoscaling::AutoScalingHooks;
+use swarm_aws::adapters::docker::{DockerSwarm, TlsFiles};
+use swarm_aws::adapters::sqs::SqsQueue;
+
+const USAGE: &str = "usage: lifecycle [serve | lambda | triage]";
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .init();
+    let in_lambda = std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some();
+    let front = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| if in_lambda { "lambda" } else { "" }.to_owned());
+    init_logs(in_lambda || front == "lambda");
     let config = match Config::from_env() {
         Ok(config) => config,
-        Err(error) => {
-            eprintln!("lifecycle: {error}");
-            return ExitCode::from(2);
-        }
+        Err(error) => return refuse(&error),
     };
+    match front.as_str() {
+        "triage" => triage(&config),
+        "serve" | "lambda" => {
+            let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
+            runtime.block_on(async {
+                match front.as_str() {
+                    "serve" => serve(config).await,
+                    _ => lambda(config).await,
+                }
+            })
+        }
+        _ => {
+            eprintln!("{USAGE}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Text logs for a person, JSON in Lambda (CloudWatch reads the fields).
+fn init_logs(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        logs.json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .init();
+    } else {
+        logs.init();
+    }
+}
+
+fn refuse(error: &ConfigError) -> ExitCode {
+    eprintln!("lifecycle: {error}");
+    if let Some(cause) = std::error::Error::source(error) {
+        eprintln!("  because: {cause}");
+    }
+    ExitCode::from(2)
+}
+
+/// The processor over the real swarm and Auto Scaling.
+async fn processor(
+    config: Config,
+) -> Result<Processor<DockerSwarm, AutoScalingHooks>, ConfigError> {
+    let hosts = config.require_docker_hosts()?.to_vec();
+    let tls = config.docker_cert_path.clone().map(|dir| TlsFiles { dir });
+    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    Ok(Processor::new(
+        DockerSwarm::new(hosts, tls),
+        AutoScalingHooks::new(aws_sdk_autoscaling::Client::new(&sdk)),
+        config,
+    ))
+}
+
+async fn serve(config: Config) -> ExitCode {
+    let Some(queue_url) = config.queue_url.clone() else {
+        return refuse(&ConfigError::Missing {
+            var: vars::QUEUE_URL,
+            hint: "the URL of the lifecycle queue that `serve` consumes",
+        });
+    };
+    let processor = match processor(config).await {
+        Ok(processor) => Arc::new(processor),
+        Err(error) => return refuse(&error),
+    };
+    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let queue = Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), queue_url));
+    lifecycle::serve::serve(queue, processor, shutdown()).await;
+    ExitCode::SUCCESS
+}
+
+/// Completes on SIGTERM (what `docker stop` and systemd send) or Ctrl-C.
+async fn shutdown() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("a SIGTERM handler");
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}
+
+async fn lambda(config: Config) -> ExitCode {
+    let processor = match processor(config).await {
+        Ok(processor) => processor,
+        Err(error) => return refuse(&error),
+    };
+    let processor = &processor;
+    let handler =
+        lambda_runtime::service_fn(move |event| lifecycle::lambda::handle(processor, event));
+    match lambda_runtime::run(handler).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("lifecycle: the Lambda runtime stopped: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn triage(config: &Config) -> ExitCode {
     let mut rejected = false;
     for (index, line) in std::io::stdin().lock().lines().enumerate() {
         let Ok(line) = line else {
@@ -30,7 +142,7 @@ fn main() -> ExitCode {
         if line.trim().is_empty() {
             continue;
         }
-        let triage = Triage::of_body(line.as_bytes(), &config);
+        let triage = Triage::of_body(line.as_bytes(), config);
         triage.log(&format!("stdin:{}", index + 1), &line);
         rejected |= matches!(triage, Triage::Reject(_));
     }

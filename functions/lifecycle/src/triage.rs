@@ -95,7 +95,7 @@ impl Triage {
 }
 
 /// The causes of an error, outermost first, joined: `tracing` shows only `Display`.
-fn error_chain(error: &dyn std::error::Error) -> String {
+pub fn error_chain(error: &dyn std::error::Error) -> String {
     let mut causes = Vec::new();
     let mut next = error.source();
     while let Some(cause) = next {

@@ -1,6 +1,10 @@
 //! End-to-end tests of the workspace, in `tests/`: they run against the test bed that
 //! `testbed up` starts (see the README) and fail, saying so, when it is not up.
 
+pub mod fixture;
+pub mod processor;
+pub mod workload;
+
 use anyhow::{Context, Result};
 
 /// The SDK configuration from the environment, as the product loads it; refuses to run

@@ -69,12 +69,7 @@ pub async fn send(sqs: &aws_sdk_sqs::Client, target_arn: &str, body: String) -> 
         .queue_owner_aws_account_id(account)
         .send()
         .await
-        .map_err(|e| {
-            format!(
-                "queue {name} not found: {}",
-                aws_sdk_sqs::error::DisplayErrorContext(e)
-            )
-        })?
+        .map_err(|e| format!("queue {name} not found: {}", short(&e)))?
         .queue_url
         .ok_or_else(|| format!("queue {name} has no URL"))?;
     sqs.send_message()
@@ -82,13 +77,24 @@ pub async fn send(sqs: &aws_sdk_sqs::Client, target_arn: &str, body: String) -> 
         .message_body(body)
         .send()
         .await
-        .map_err(|e| {
-            format!(
-                "cannot send to {name}: {}",
-                aws_sdk_sqs::error::DisplayErrorContext(e)
-            )
-        })?;
+        .map_err(|e| format!("cannot send to {name}: {}", short(&e)))?;
     Ok(())
+}
+
+/// An SDK error in one line: the service's code and message, or the client's own words.
+fn short<E, R>(error: &aws_sdk_sqs::error::SdkError<E, R>) -> String
+where
+    E: aws_sdk_sqs::error::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    match error.as_service_error() {
+        Some(service) => format!(
+            "{}: {}",
+            service.code().unwrap_or("error"),
+            service.message().unwrap_or_default()
+        ),
+        None => aws_sdk_sqs::error::DisplayErrorContext(error).to_string(),
+    }
 }
 
 /// Now, with the millisecond precision of direct notifications.

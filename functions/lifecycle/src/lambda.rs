@@ -1,0 +1,76 @@
+//! The AWS Lambda front: an SQS event source with partial batch failures. Each record is
+//! driven as far as the invocation's time allows; a record that finished (or needs nothing)
+//! is not reported, so Lambda deletes it; one that must wait, failed transiently, or cannot be
+//! read is reported, so it comes back (and an unreadable one reaches the dead-letter queue
+//! after the queue's receive count).
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use lambda_runtime::LambdaEvent;
+use swarm_aws::ports::{LifecycleHooks, SwarmNodes};
+use tracing::Instrument;
+
+use crate::processor::{Outcome, Processor};
+use crate::triage::{Triage, error_chain};
+
+/// Time kept back from the invocation's deadline to answer Lambda.
+const ANSWER_MARGIN: Duration = Duration::from_secs(3);
+
+/// Handles one batch; the records are processed side by side.
+pub async fn handle<S: SwarmNodes, H: LifecycleHooks>(
+    processor: &Processor<S, H>,
+    event: LambdaEvent<SqsEvent>,
+) -> Result<SqsBatchResponse, lambda_runtime::Error> {
+    let budget = budget(event.context.deadline);
+    let outcomes = futures_util::future::join_all(event.payload.records.iter().map(|record| {
+        let message_id = record.message_id.clone().unwrap_or_default();
+        let span = tracing::info_span!("message", message_id = %message_id);
+        async move {
+            let finished = match Triage::of_record(record, processor.config()) {
+                Triage::Acknowledge { .. } | Triage::Spot(_) => true,
+                Triage::Reject(_) => false,
+                Triage::Action(action) => {
+                    let span = tracing::info_span!(
+                        "action",
+                        instance_id = %action.instance_id,
+                        asg_name = %action.group,
+                        hook_name = %action.hook,
+                    );
+                    match processor.drive(&action, budget).instrument(span).await {
+                        Ok(Outcome::Finished(_)) => true,
+                        Ok(Outcome::Later(step)) => {
+                            tracing::info!(step = step.name(), reason = step.reason(), "coming back later");
+                            false
+                        }
+                        Err(error) => {
+                            tracing::error!(error = %error, cause = error_chain(&error), "step failed; the record comes back");
+                            false
+                        }
+                    }
+                }
+            };
+            (message_id, finished)
+        }
+        .instrument(span)
+    }))
+    .await;
+    let mut response = SqsBatchResponse::default();
+    for (message_id, finished) in outcomes {
+        if !finished {
+            response.add_failure(message_id);
+        }
+    }
+    Ok(response)
+}
+
+/// The time left before the invocation's deadline (milliseconds since the epoch), less the
+/// margin to answer.
+fn budget(deadline_ms: u64) -> Duration {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    Duration::from_millis(deadline_ms)
+        .saturating_sub(now)
+        .saturating_sub(ANSWER_MARGIN)
+}

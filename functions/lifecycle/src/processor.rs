@@ -1,0 +1,223 @@
+//! The reconcile step of one lifecycle action, kept apart from the fronts that feed it and
+//! from their error policy: observe (Auto Scaling, the swarm), [`decide`], act, and drive
+//! that loop until the action is finished or the front's time budget is spent.
+//!
+//! Every step re-observes the world, so it may run twice, or in two processes, or after a
+//! crash halfway, and still do the right thing.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use swarm_aws::drain::{Observation, Step, decide};
+use swarm_aws::error::Error;
+use swarm_aws::event::{LifecycleAction, Transition};
+use swarm_aws::ports::{Answer, LifecycleHooks, SwarmNodes};
+
+use crate::config::Config;
+
+/// How a [`Processor::drive`] ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The action needs nothing more: delete its message.
+    Finished(Step),
+    /// Still waiting when the budget ran out: the message must come back later.
+    Later(Step),
+}
+
+/// The processor of lifecycle actions, over a swarm and Auto Scaling.
+pub struct Processor<S, H> {
+    swarm: S,
+    hooks: H,
+    config: Config,
+    /// When this process last heartbeated each action (by token).
+    heartbeats: Mutex<HashMap<String, Instant>>,
+    /// When this process first saw each action, for actions that carry no time.
+    first_seen: Mutex<HashMap<String, Instant>>,
+    /// Demotions one at a time: each is decided on a fresh count of reachable managers, so
+    /// two terminating managers never both pass the quorum check on the same stale view.
+    demotions: tokio::sync::Mutex<()>,
+}
+
+impl<S: SwarmNodes, H: LifecycleHooks> Processor<S, H> {
+    /// A processor acting through `swarm` and `hooks`.
+    pub fn new(swarm: S, hooks: H, config: Config) -> Self {
+        Self {
+            swarm,
+            hooks,
+            config,
+            heartbeats: Mutex::new(HashMap::new()),
+            first_seen: Mutex::new(HashMap::new()),
+            demotions: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// Its configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Everything [`decide`] needs about `action`, read now.
+    pub async fn observe(&self, action: &LifecycleAction) -> Result<Observation, Error> {
+        let status = self.hooks.status(action).await?;
+        let swarm = self.swarm.observe(&action.instance_id).await?;
+        let elapsed = match action.time {
+            Some(time) => (Utc::now() - time).to_std().unwrap_or_default(),
+            None => lock(&self.first_seen)
+                .entry(action.token.as_str().to_owned())
+                .or_insert_with(Instant::now)
+                .elapsed(),
+        };
+        Ok(Observation {
+            transition: action.transition,
+            action: status,
+            node: swarm.node,
+            managers: swarm.managers,
+            reachable_managers: swarm.reachable_managers,
+            tasks_on_node: swarm.tasks_on_node,
+            services: swarm.services,
+            elapsed,
+            deadline: match action.transition {
+                Transition::Terminating => self.config.drain_deadline,
+                Transition::Launching => self.config.launch_deadline,
+            },
+            since_heartbeat: lock(&self.heartbeats)
+                .get(action.token.as_str())
+                .map(Instant::elapsed),
+            heartbeat_every: self.config.heartbeat_every,
+        })
+    }
+
+    /// One reconcile step: observe, decide, act. Returns the step taken.
+    pub async fn step(&self, action: &LifecycleAction) -> Result<Step, Error> {
+        let mut step = decide(&self.observe(action).await?);
+        let _serialized = if matches!(step, Step::Demote { .. }) {
+            let guard = self.demotions.lock().await;
+            // Decide again under the lock: another demotion may have just changed the count.
+            step = decide(&self.observe(action).await?);
+            Some(guard)
+        } else {
+            None
+        };
+        self.act(action, &step).await?;
+        Ok(step)
+    }
+
+    async fn act(&self, action: &LifecycleAction, step: &Step) -> Result<(), Error> {
+        let reason = step.reason();
+        match step {
+            Step::Done { .. } => tracing::info!(step = step.name(), reason, "nothing left to do"),
+            Step::Demote { node_id, .. } => {
+                tracing::info!(step = step.name(), node_id, reason, "demoting the manager");
+                self.swarm.demote(node_id).await?;
+            }
+            Step::Drain { node_id, .. } => {
+                tracing::info!(step = step.name(), node_id, reason, "draining the node");
+                self.swarm.drain(node_id).await?;
+            }
+            Step::Wait { heartbeat, .. } => {
+                tracing::debug!(step = step.name(), reason, "waiting");
+                if *heartbeat {
+                    let answer = self.hooks.heartbeat(action).await?;
+                    lock(&self.heartbeats).insert(action.token.as_str().to_owned(), Instant::now());
+                    tracing::info!(
+                        step = "heartbeat",
+                        reason,
+                        ?answer,
+                        "still waiting: heartbeat recorded"
+                    );
+                }
+            }
+            Step::RemoveNode {
+                node_id, forced, ..
+            } => {
+                if *forced {
+                    tracing::warn!(
+                        step = step.name(),
+                        node_id,
+                        reason,
+                        "DRAIN DEADLINE PASSED: removing the node anyway"
+                    );
+                } else {
+                    tracing::info!(
+                        step = step.name(),
+                        node_id,
+                        reason,
+                        "removing the node from the swarm"
+                    );
+                }
+                self.swarm.remove(node_id).await?;
+            }
+            Step::Complete { result, forced, .. } => {
+                let answer = self.hooks.complete(action, *result).await?;
+                let result = result.as_aws_str();
+                if *forced {
+                    tracing::warn!(
+                        step = step.name(),
+                        result,
+                        reason,
+                        ?answer,
+                        "DEADLINE PASSED: lifecycle action completed anyway"
+                    );
+                } else if answer == Answer::NoActiveAction {
+                    tracing::info!(
+                        step = step.name(),
+                        result,
+                        reason,
+                        "the lifecycle action had already ended"
+                    );
+                } else {
+                    tracing::info!(
+                        step = step.name(),
+                        result,
+                        reason,
+                        "lifecycle action completed"
+                    );
+                }
+                self.forget(action);
+            }
+        }
+        Ok(())
+    }
+
+    /// Drives `action` step by step until it is finished, or until `budget` runs out while it
+    /// waits. Between observations it follows the swarm (see [`SwarmNodes::changed`]).
+    pub async fn drive(
+        &self,
+        action: &LifecycleAction,
+        budget: Duration,
+    ) -> Result<Outcome, Error> {
+        let started = Instant::now();
+        loop {
+            let step = self.step(action).await?;
+            match step {
+                Step::Done { .. } => {
+                    self.forget(action);
+                    return Ok(Outcome::Finished(step));
+                }
+                Step::Complete { .. } => return Ok(Outcome::Finished(step)),
+                Step::Wait { .. } => {
+                    if started.elapsed() + self.config.poll_interval >= budget {
+                        return Ok(Outcome::Later(step));
+                    }
+                    self.swarm.changed(self.config.poll_interval).await;
+                }
+                // An action taken: look again at once.
+                Step::Demote { .. } | Step::Drain { .. } | Step::RemoveNode { .. } => {}
+            }
+        }
+    }
+
+    fn forget(&self, action: &LifecycleAction) {
+        lock(&self.heartbeats).remove(action.token.as_str());
+        lock(&self.first_seen).remove(action.token.as_str());
+    }
+}
+
+/// A std mutex of plain maps: a panic elsewhere leaves them usable.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}

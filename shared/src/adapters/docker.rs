@@ -1,0 +1,415 @@
+//! [`SwarmNodes`] over the Docker Engine API of the swarm's managers, with `bollard`.
+//!
+//! The adapter is given several manager endpoints (`unix:///...`, or `tcp://host:2376` with
+//! mutual TLS). Every call goes to the first one that answers as a manager of the swarm and is
+//! not the node being acted on (a manager being demoted or removed cannot be asked to do it
+//! to itself, and soon will not answer); an endpoint that does not answer within a second or
+//! two is passed over.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use bollard::Docker;
+use bollard::models::{
+    LocalNodeState, Node, NodeSpec, NodeSpecAvailabilityEnum, NodeSpecRoleEnum,
+    NodeState as BollardNodeState, Reachability, Task, TaskState,
+};
+use bollard::query_parameters::{DeleteNodeOptions, ListTasksOptions, UpdateNodeOptions};
+
+use crate::drain::{
+    Availability, NodeFacts, NodeRole, NodeState, ServiceFacts, ServiceMode, TaskFacts,
+};
+use crate::error::Error;
+use crate::ids::InstanceId;
+use crate::ports::{SwarmNodes, SwarmView};
+
+/// The engine label that carries a node's EC2 instance id (the node bootstrap sets it).
+pub const INSTANCE_ID_LABEL: &str = "instance-id";
+
+/// How long a manager may take to answer the probe before the next one is tried.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+/// Timeout of every other Engine API call, in seconds.
+const CALL_TIMEOUT_SECS: u64 = 30;
+/// Tries of a node update answered "update out of sequence" (someone else updated it).
+const UPDATE_TRIES: usize = 5;
+
+/// Client certificate, key and CA for `tcp://` endpoints: Docker's `DOCKER_CERT_PATH`
+/// convention (`ca.pem`, `cert.pem`, `key.pem` in one directory).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// The directory holding `ca.pem`, `cert.pem` and `key.pem`.
+    pub dir: PathBuf,
+}
+
+/// The swarm, reached through its managers' Engine APIs.
+pub struct DockerSwarm {
+    endpoints: Vec<String>,
+    tls: Option<TlsFiles>,
+    /// Connected clients by endpoint (a client is cheap to keep, its pool reused).
+    clients: Mutex<HashMap<String, Docker>>,
+}
+
+impl DockerSwarm {
+    /// An adapter over `endpoints`, tried in order; `tls` for the `tcp://` ones.
+    pub fn new(endpoints: Vec<String>, tls: Option<TlsFiles>) -> Self {
+        Self {
+            endpoints,
+            tls,
+            clients: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn client(&self, endpoint: &str) -> Result<Docker, Error> {
+        let mut clients = self
+            .clients
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(client) = clients.get(endpoint) {
+            return Ok(client.clone());
+        }
+        let version = bollard::API_DEFAULT_VERSION;
+        let client = if endpoint.starts_with("unix://") {
+            Docker::connect_with_unix(endpoint, CALL_TIMEOUT_SECS, version)
+        } else if let Some(tls) = &self.tls {
+            Docker::connect_with_ssl(
+                endpoint,
+                &tls.dir.join("key.pem"),
+                &tls.dir.join("cert.pem"),
+                &tls.dir.join("ca.pem"),
+                CALL_TIMEOUT_SECS,
+                version,
+            )
+        } else {
+            Docker::connect_with_http(endpoint, CALL_TIMEOUT_SECS, version)
+        }
+        .map_err(|source| Error::Endpoint {
+            endpoint: endpoint.to_owned(),
+            source,
+        })?;
+        clients.insert(endpoint.to_owned(), client.clone());
+        Ok(client)
+    }
+
+    /// The first endpoint that answers as a swarm manager and is not `exclude`.
+    async fn manager(&self, exclude: Option<&str>) -> Result<Docker, Error> {
+        let mut tried = Vec::new();
+        for endpoint in &self.endpoints {
+            let client = match self.client(endpoint) {
+                Ok(client) => client,
+                Err(error) => {
+                    tried.push(format!("{endpoint}: {error}"));
+                    continue;
+                }
+            };
+            let info = match tokio::time::timeout(PROBE_TIMEOUT, client.info()).await {
+                Err(_) => {
+                    tried.push(format!("{endpoint}: no answer within {PROBE_TIMEOUT:?}"));
+                    continue;
+                }
+                Ok(Err(error)) => {
+                    tried.push(format!("{endpoint}: {error}"));
+                    continue;
+                }
+                Ok(Ok(info)) => info,
+            };
+            let swarm = info.swarm.unwrap_or_default();
+            if swarm.local_node_state != Some(LocalNodeState::ACTIVE)
+                || swarm.control_available != Some(true)
+            {
+                tried.push(format!("{endpoint}: not a swarm manager"));
+                continue;
+            }
+            if exclude.is_some() && swarm.node_id.as_deref() == exclude {
+                tried.push(format!("{endpoint}: the node being acted on"));
+                continue;
+            }
+            return Ok(client);
+        }
+        Err(Error::NoManager {
+            tried: tried.join("; "),
+        })
+    }
+
+    /// Updates a node's spec with `change`, carrying its version, reading it again when the
+    /// answer is "update out of sequence" (someone else updated the node meanwhile).
+    async fn update_node(
+        &self,
+        node_id: &str,
+        change: impl Fn(&mut NodeSpec),
+    ) -> Result<(), Error> {
+        let manager = self.manager(Some(node_id)).await?;
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let node = manager
+                .inspect_node(node_id)
+                .await
+                .map_err(|source| Error::Docker {
+                    call: "inspect node",
+                    source,
+                })?;
+            let version = node.version.and_then(|v| v.index).unwrap_or_default();
+            let mut spec = node.spec.unwrap_or_default();
+            change(&mut spec);
+            match manager
+                .update_node(
+                    node_id,
+                    spec,
+                    UpdateNodeOptions {
+                        version: version as i64,
+                    },
+                )
+                .await
+            {
+                Ok(()) => return Ok(()),
+                Err(error)
+                    if tries < UPDATE_TRIES
+                        && error.to_string().contains("update out of sequence") =>
+                {
+                    tracing::debug!(
+                        node_id,
+                        tries,
+                        "update out of sequence: reading the node again"
+                    );
+                }
+                Err(source) => {
+                    return Err(Error::Docker {
+                        call: "update node",
+                        source,
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// The engine label of a swarm node, if set.
+pub fn engine_label<'a>(node: &'a Node, key: &str) -> Option<&'a str> {
+    node.description
+        .as_ref()?
+        .engine
+        .as_ref()?
+        .labels
+        .as_ref()?
+        .get(key)
+        .map(String::as_str)
+}
+
+fn facts(node: &Node) -> NodeFacts {
+    let spec = node.spec.as_ref();
+    NodeFacts {
+        id: node.id.clone().unwrap_or_default(),
+        role: match spec.and_then(|s| s.role) {
+            Some(NodeSpecRoleEnum::MANAGER) => NodeRole::Manager,
+            _ => NodeRole::Worker,
+        },
+        availability: match spec.and_then(|s| s.availability) {
+            Some(NodeSpecAvailabilityEnum::DRAIN) => Availability::Drain,
+            Some(NodeSpecAvailabilityEnum::PAUSE) => Availability::Pause,
+            _ => Availability::Active,
+        },
+        state: match node.status.as_ref().and_then(|s| s.state) {
+            Some(BollardNodeState::READY) => NodeState::Ready,
+            Some(BollardNodeState::DOWN) => NodeState::Down,
+            _ => NodeState::Other,
+        },
+        reachable: node.manager_status.as_ref().and_then(|m| m.reachability)
+            == Some(Reachability::REACHABLE),
+    }
+}
+
+/// A task that occupies its node: assigned and not yet stopped.
+fn occupies(task: &Task) -> bool {
+    matches!(
+        task.status.as_ref().and_then(|s| s.state),
+        Some(
+            TaskState::ASSIGNED
+                | TaskState::ACCEPTED
+                | TaskState::PREPARING
+                | TaskState::READY
+                | TaskState::STARTING
+                | TaskState::RUNNING
+        )
+    )
+}
+
+fn filters(pairs: &[(&str, &str)]) -> Option<ListTasksOptions> {
+    let mut map: HashMap<String, Vec<String>> = HashMap::new();
+    for (key, value) in pairs {
+        map.entry((*key).to_owned())
+            .or_default()
+            .push((*value).to_owned());
+    }
+    Some(ListTasksOptions { filters: Some(map) })
+}
+
+impl DockerSwarm {
+    /// The services of `tasks`, by id, with where their tasks run now.
+    async fn services(
+        &self,
+        manager: &Docker,
+        node_id: &str,
+        tasks: &[Task],
+    ) -> Result<BTreeMap<String, ServiceFacts>, Error> {
+        let ids: HashSet<&str> = tasks
+            .iter()
+            .filter_map(|t| t.service_id.as_deref())
+            .collect();
+        let mut services = BTreeMap::new();
+        for id in ids {
+            let service = match manager.inspect_service(id, None).await {
+                Ok(service) => service,
+                // Removed meanwhile: nothing to bring back.
+                Err(bollard::errors::Error::DockerResponseServerError {
+                    status_code: 404, ..
+                }) => continue,
+                Err(source) => {
+                    return Err(Error::Docker {
+                        call: "inspect service",
+                        source,
+                    });
+                }
+            };
+            let spec = service.spec.unwrap_or_default();
+            let mode = spec.mode.unwrap_or_default();
+            let mode = match (&mode.replicated, &mode.global) {
+                (Some(replicated), _) => ServiceMode::Replicated {
+                    desired: replicated.replicas.unwrap_or(1).max(0) as u64,
+                },
+                (None, Some(_)) => ServiceMode::Global,
+                _ => ServiceMode::Job,
+            };
+            let (running_elsewhere, unplaceable) = if matches!(mode, ServiceMode::Replicated { .. })
+            {
+                let current = manager
+                    .list_tasks(filters(&[("service", id), ("desired-state", "running")]))
+                    .await
+                    .map_err(|source| Error::Docker {
+                        call: "list tasks",
+                        source,
+                    })?;
+                let running = current
+                    .iter()
+                    .filter(|t| t.node_id.as_deref() != Some(node_id))
+                    .filter(|t| t.status.as_ref().and_then(|s| s.state) == Some(TaskState::RUNNING))
+                    .count() as u64;
+                let unplaceable = current
+                    .iter()
+                    .filter(|t| t.status.as_ref().and_then(|s| s.state) == Some(TaskState::PENDING))
+                    .filter_map(|t| t.status.as_ref().and_then(|s| s.err.clone()))
+                    .find(|err| err.contains("no suitable node"));
+                (running, unplaceable)
+            } else {
+                (0, None)
+            };
+            services.insert(
+                id.to_owned(),
+                ServiceFacts {
+                    name: spec.name.unwrap_or_else(|| id.to_owned()),
+                    mode,
+                    running_elsewhere,
+                    unplaceable,
+                },
+            );
+        }
+        Ok(services)
+    }
+}
+
+impl SwarmNodes for DockerSwarm {
+    async fn observe(&self, instance_id: &InstanceId) -> Result<SwarmView, Error> {
+        let manager = self.manager(None).await?;
+        let nodes = manager
+            .list_nodes(None)
+            .await
+            .map_err(|source| Error::Docker {
+                call: "list nodes",
+                source,
+            })?;
+        let managers: Vec<&Node> = nodes
+            .iter()
+            .filter(|n| n.manager_status.is_some())
+            .collect();
+        let mut view = SwarmView {
+            managers: managers.len() as u32,
+            reachable_managers: managers
+                .iter()
+                .filter(|n| {
+                    n.manager_status.as_ref().and_then(|m| m.reachability)
+                        == Some(Reachability::REACHABLE)
+                })
+                .count() as u32,
+            ..SwarmView::default()
+        };
+        let Some(node) = nodes
+            .iter()
+            .find(|n| engine_label(n, INSTANCE_ID_LABEL) == Some(instance_id.as_str()))
+        else {
+            return Ok(view);
+        };
+        let node_facts = facts(node);
+        let tasks = manager
+            .list_tasks(filters(&[("node", &node_facts.id)]))
+            .await
+            .map_err(|source| Error::Docker {
+                call: "list tasks",
+                source,
+            })?;
+        let services = self.services(&manager, &node_facts.id, &tasks).await?;
+        let name_of = |service_id: &str| {
+            services
+                .get(service_id)
+                .map_or_else(|| service_id.to_owned(), |s| s.name.clone())
+        };
+        view.tasks_on_node = tasks
+            .iter()
+            .filter(|t| occupies(t))
+            .map(|t| TaskFacts {
+                id: t.id.clone().unwrap_or_default(),
+                service: name_of(t.service_id.as_deref().unwrap_or_default()),
+            })
+            .collect();
+        view.services = services.into_values().collect();
+        view.node = Some(node_facts);
+        Ok(view)
+    }
+
+    async fn demote(&self, node_id: &str) -> Result<(), Error> {
+        self.update_node(node_id, |spec| spec.role = Some(NodeSpecRoleEnum::WORKER))
+            .await
+    }
+
+    async fn drain(&self, node_id: &str) -> Result<(), Error> {
+        self.update_node(node_id, |spec| {
+            spec.availability = Some(NodeSpecAvailabilityEnum::DRAIN)
+        })
+        .await
+    }
+
+    async fn remove(&self, node_id: &str) -> Result<(), Error> {
+        let manager = self.manager(Some(node_id)).await?;
+        // Forced: the node is drained (no tasks) but its daemon may still be up, as the
+        // instance waits in Terminating:Wait until the hook completes.
+        match manager
+            .delete_node(node_id, Some(DeleteNodeOptions { force: true }))
+            .await
+        {
+            Ok(())
+            | Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(()),
+            Err(source) => Err(Error::Docker {
+                call: "remove node",
+                source,
+            }),
+        }
+    }
+
+    async fn changed(&self, at_most: Duration) {
+        // Swarm emits no event when a task starts on another node (task events are not in
+        // the swarm scope), so a short sleep between observations is the reaction time.
+        tokio::time::sleep(at_most).await;
+    }
+}

@@ -1,0 +1,6 @@
+//! The adapters: the [`crate::ports`] over the real APIs, one file each. The only place in the
+//! library that imports bollard or an AWS SDK.
+
+pub mod autoscaling;
+pub mod docker;
+pub mod sqs;

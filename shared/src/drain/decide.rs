@@ -1,0 +1,276 @@
+//! The decision: one pure function from an [`Observation`] to the next [`Step`].
+
+use std::fmt;
+use std::time::Duration;
+
+use super::observation::{
+    ActionStatus, Availability, NodeFacts, NodeRole, NodeState, Observation, ServiceMode,
+};
+use crate::event::Transition;
+
+/// How a lifecycle action is completed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ActionResult {
+    /// Go on: the launch enters service, the termination proceeds.
+    Continue,
+    /// Give up: the launch is terminated (and replaced).
+    Abandon,
+}
+
+impl ActionResult {
+    /// The name Auto Scaling uses.
+    pub fn as_aws_str(self) -> &'static str {
+        match self {
+            Self::Continue => "CONTINUE",
+            Self::Abandon => "ABANDON",
+        }
+    }
+}
+
+/// The next thing to do for one lifecycle action, with why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// Nothing left to do: the message can go.
+    Done {
+        /// Why.
+        reason: String,
+    },
+    /// Demote the manager first, so Raft keeps its majority when it goes.
+    Demote {
+        /// The swarm node.
+        node_id: String,
+        /// Why now.
+        reason: String,
+    },
+    /// Set the node's availability to `drain`: Swarm moves its tasks away.
+    Drain {
+        /// The swarm node.
+        node_id: String,
+        /// Why.
+        reason: String,
+    },
+    /// Come back later (the processor follows the swarm meanwhile).
+    Wait {
+        /// What is awaited.
+        reason: String,
+        /// Whether to record a lifecycle action heartbeat now.
+        heartbeat: bool,
+    },
+    /// Remove the drained node from the swarm.
+    RemoveNode {
+        /// The swarm node.
+        node_id: String,
+        /// Why.
+        reason: String,
+        /// Whether the drain deadline forced it (tasks may not all run elsewhere): log loudly.
+        forced: bool,
+    },
+    /// Complete the lifecycle action.
+    Complete {
+        /// With which result.
+        result: ActionResult,
+        /// Why.
+        reason: String,
+        /// Whether the deadline forced it: log loudly.
+        forced: bool,
+    },
+}
+
+impl Step {
+    /// A short name for logs and metrics (the `step` field).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Done { .. } => "done",
+            Self::Demote { .. } => "demote",
+            Self::Drain { .. } => "drain",
+            Self::Wait { .. } => "wait",
+            Self::RemoveNode { .. } => "remove_node",
+            Self::Complete { .. } => "complete",
+        }
+    }
+
+    /// Why this step.
+    pub fn reason(&self) -> &str {
+        match self {
+            Self::Done { reason }
+            | Self::Demote { reason, .. }
+            | Self::Drain { reason, .. }
+            | Self::Wait { reason, .. }
+            | Self::RemoveNode { reason, .. }
+            | Self::Complete { reason, .. } => reason,
+        }
+    }
+}
+
+impl fmt::Display for Step {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.name(), self.reason())
+    }
+}
+
+/// Decides the next step for the action `seen` describes.
+pub fn decide(seen: &Observation) -> Step {
+    if seen.action == ActionStatus::Ended {
+        return Step::Done {
+            reason: "the lifecycle action is no longer open (completed elsewhere, timed out, or the instance is gone)".into(),
+        };
+    }
+    match seen.transition {
+        Transition::Terminating => terminating(seen),
+        Transition::Launching => launching(seen),
+    }
+}
+
+fn launching(seen: &Observation) -> Step {
+    match &seen.node {
+        Some(node) if node.state == NodeState::Ready => Step::Complete {
+            result: ActionResult::Continue,
+            reason: format!("node {} joined the swarm and is ready", node.id),
+            forced: false,
+        },
+        _ if past_deadline(seen) => Step::Complete {
+            result: ActionResult::Abandon,
+            reason: format!(
+                "the instance is not a ready swarm node after {}: Auto Scaling replaces it",
+                secs(seen.elapsed)
+            ),
+            forced: true,
+        },
+        Some(_) => wait(
+            seen,
+            "the node joined the swarm but is not ready yet".into(),
+        ),
+        None => wait(seen, "the instance has not joined the swarm yet".into()),
+    }
+}
+
+fn terminating(seen: &Observation) -> Step {
+    let Some(node) = &seen.node else {
+        return Step::Complete {
+            result: ActionResult::Continue,
+            reason: "the instance is not in the swarm: nothing to drain".into(),
+            forced: false,
+        };
+    };
+    if node.role == NodeRole::Manager {
+        return demotion(seen, node);
+    }
+    if node.availability != Availability::Drain {
+        return Step::Drain {
+            node_id: node.id.clone(),
+            reason: "Swarm reschedules its tasks on the other nodes".into(),
+        };
+    }
+    let pending = still_moving(seen, node);
+    if pending.is_empty() {
+        return Step::RemoveNode {
+            node_id: node.id.clone(),
+            reason: "drained: every task it ran runs elsewhere".into(),
+            forced: false,
+        };
+    }
+    let pending = pending.join("; ");
+    if past_deadline(seen) {
+        return Step::RemoveNode {
+            node_id: node.id.clone(),
+            reason: format!(
+                "drain deadline of {} passed after {}, and still {pending}",
+                secs(seen.deadline),
+                secs(seen.elapsed)
+            ),
+            forced: true,
+        };
+    }
+    wait(seen, pending)
+}
+
+/// A manager goes only demoted, and is demoted only while the managers left keep a
+/// reachable Raft majority (swarmkit refuses otherwise too; saying why beats a refusal).
+fn demotion(seen: &Observation, node: &NodeFacts) -> Step {
+    let blocked = if seen.managers <= 1 {
+        "it is the only manager: demoting it would end the swarm; waiting for another manager to join".to_owned()
+    } else {
+        let members_after = seen.managers - 1;
+        let reachable_after = seen
+            .reachable_managers
+            .saturating_sub(u32::from(node.reachable));
+        let majority = members_after / 2 + 1;
+        if reachable_after >= majority {
+            return Step::Demote {
+                node_id: node.id.clone(),
+                reason: format!(
+                    "{reachable_after} of the {members_after} managers left are reachable, a majority ({majority} needed)"
+                ),
+            };
+        }
+        format!(
+            "demoting it would leave {reachable_after} reachable of {members_after} managers, below the Raft majority of {majority}: waiting for a manager to come back or join"
+        )
+    };
+    if past_deadline(seen) {
+        return Step::Complete {
+            result: ActionResult::Continue,
+            reason: format!(
+                "drain deadline of {} passed after {} with the manager still in Raft: {blocked}",
+                secs(seen.deadline),
+                secs(seen.elapsed)
+            ),
+            forced: true,
+        };
+    }
+    wait(seen, blocked)
+}
+
+/// What the drain still waits for: tasks running on the node, replicated services not back
+/// to their count elsewhere. Global services and jobs are not waited for: they never move.
+fn still_moving(seen: &Observation, node: &NodeFacts) -> Vec<String> {
+    let mut pending = Vec::new();
+    // A Down node's tasks cannot report that they stopped: only their replacements count.
+    if node.state != NodeState::Down && !seen.tasks_on_node.is_empty() {
+        let mut services: Vec<&str> = seen
+            .tasks_on_node
+            .iter()
+            .map(|t| t.service.as_str())
+            .collect();
+        services.sort_unstable();
+        services.dedup();
+        pending.push(format!(
+            "{} task(s) still running on the node ({})",
+            seen.tasks_on_node.len(),
+            services.join(", ")
+        ));
+    }
+    for service in &seen.services {
+        let ServiceMode::Replicated { desired } = service.mode else {
+            continue;
+        };
+        if service.running_elsewhere < desired {
+            let mut line = format!(
+                "service {}: {} of {desired} replicas running elsewhere",
+                service.name, service.running_elsewhere
+            );
+            if let Some(why) = &service.unplaceable {
+                line.push_str(&format!(" (cannot be placed: {why})"));
+            }
+            pending.push(line);
+        }
+    }
+    pending
+}
+
+fn wait(seen: &Observation, reason: String) -> Step {
+    Step::Wait {
+        reason,
+        heartbeat: seen
+            .since_heartbeat
+            .is_none_or(|since| since >= seen.heartbeat_every),
+    }
+}
+
+fn past_deadline(seen: &Observation) -> bool {
+    seen.elapsed >= seen.deadline
+}
+
+fn secs(duration: Duration) -> String {
+    format!("{:.0} s", duration.as_secs_f64())
+}

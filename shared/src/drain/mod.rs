@@ -1,0 +1,20 @@
+//! The drain state machine, sans IO: from what the processor observed of one lifecycle
+//! action (Auto Scaling's view of the instance, the swarm's view of its node, the node's
+//! tasks, the services it served, the managers) to the one next step, with its reason.
+//!
+//! Level-triggered: [`decide`] never knows why it is called or what it decided before; every
+//! call re-reads the world, so a step may run twice, a message may come twice, a processor
+//! may die and another pick up, and the next decision is still right. The adapters that
+//! observe and act live in [`crate::adapters`]; the processor loop in `functions/lifecycle`.
+
+mod decide;
+mod observation;
+
+pub use decide::{ActionResult, Step, decide};
+pub use observation::{
+    ActionStatus, Availability, NodeFacts, NodeRole, NodeState, Observation, ServiceFacts,
+    ServiceMode, TaskFacts,
+};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,442 @@
+//! Every branch of the drain decision, as a table: an observation built from a baseline (a
+//! ready, active worker of a healthy 3-manager swarm, its hook open, nothing on it), one
+//! change per row, and the step it must give.
+
+use std::time::Duration;
+
+use super::*;
+use crate::event::Transition;
+
+fn worker() -> NodeFacts {
+    NodeFacts {
+        id: "node-w1".into(),
+        role: NodeRole::Worker,
+        availability: Availability::Active,
+        state: NodeState::Ready,
+        reachable: false,
+    }
+}
+
+fn manager() -> NodeFacts {
+    NodeFacts {
+        role: NodeRole::Manager,
+        reachable: true,
+        id: "node-m1".into(),
+        ..worker()
+    }
+}
+
+fn drained(node: NodeFacts) -> NodeFacts {
+    NodeFacts {
+        availability: Availability::Drain,
+        ..node
+    }
+}
+
+fn baseline() -> Observation {
+    Observation {
+        transition: Transition::Terminating,
+        action: ActionStatus::Waiting,
+        node: Some(worker()),
+        managers: 3,
+        reachable_managers: 3,
+        tasks_on_node: vec![],
+        services: vec![],
+        elapsed: Duration::from_secs(10),
+        deadline: Duration::from_secs(900),
+        since_heartbeat: Some(Duration::from_secs(1)),
+        heartbeat_every: Duration::from_secs(60),
+    }
+}
+
+fn web(running_elsewhere: u64, unplaceable: Option<&str>) -> ServiceFacts {
+    ServiceFacts {
+        name: "web".into(),
+        mode: ServiceMode::Replicated { desired: 4 },
+        running_elsewhere,
+        unplaceable: unplaceable.map(str::to_owned),
+    }
+}
+
+fn task(service: &str) -> TaskFacts {
+    TaskFacts {
+        id: format!("task-of-{service}"),
+        service: service.into(),
+    }
+}
+
+/// What a row expects: the step's name, and words its reason must contain.
+struct Expect {
+    step: &'static str,
+    says: &'static str,
+}
+
+fn check(name: &str, seen: Observation, expect: Expect) {
+    let step = decide(&seen);
+    assert_eq!(step.name(), expect.step, "{name}: got {step}");
+    assert!(
+        step.reason().contains(expect.says),
+        "{name}: the reason `{}` does not say `{}`",
+        step.reason(),
+        expect.says
+    );
+}
+
+#[test]
+fn every_branch_of_a_termination() {
+    let rows: Vec<(&str, Observation, Expect)> = vec![
+        (
+            "an action completed elsewhere needs nothing more",
+            Observation {
+                action: ActionStatus::Ended,
+                ..baseline()
+            },
+            Expect {
+                step: "done",
+                says: "no longer open",
+            },
+        ),
+        (
+            "an instance not in the swarm is completed at once",
+            Observation {
+                node: None,
+                ..baseline()
+            },
+            Expect {
+                step: "complete",
+                says: "not in the swarm",
+            },
+        ),
+        (
+            "an active worker is drained first",
+            baseline(),
+            Expect {
+                step: "drain",
+                says: "reschedules",
+            },
+        ),
+        (
+            "a drained worker with tasks still running waits and names them",
+            Observation {
+                node: Some(drained(worker())),
+                tasks_on_node: vec![task("web"), task("api")],
+                ..baseline()
+            },
+            Expect {
+                step: "wait",
+                says: "2 task(s) still running on the node (api, web)",
+            },
+        ),
+        (
+            "a drained worker whose service is not back elsewhere waits",
+            Observation {
+                node: Some(drained(worker())),
+                services: vec![web(3, None)],
+                ..baseline()
+            },
+            Expect {
+                step: "wait",
+                says: "service web: 3 of 4 replicas running elsewhere",
+            },
+        ),
+        (
+            "a service that cannot be placed is waited for, saying why",
+            Observation {
+                node: Some(drained(worker())),
+                services: vec![web(
+                    3,
+                    Some("no suitable node (scheduling constraints not satisfied on 4 nodes)"),
+                )],
+                ..baseline()
+            },
+            Expect {
+                step: "wait",
+                says: "cannot be placed: no suitable node",
+            },
+        ),
+        (
+            "a global service is never waited for: its task does not move",
+            Observation {
+                node: Some(drained(worker())),
+                services: vec![ServiceFacts {
+                    name: "agent".into(),
+                    mode: ServiceMode::Global,
+                    running_elsewhere: 4,
+                    unplaceable: None,
+                }],
+                ..baseline()
+            },
+            Expect {
+                step: "remove_node",
+                says: "drained",
+            },
+        ),
+        (
+            "a job is never waited for",
+            Observation {
+                node: Some(drained(worker())),
+                services: vec![ServiceFacts {
+                    name: "once".into(),
+                    mode: ServiceMode::Job,
+                    running_elsewhere: 0,
+                    unplaceable: None,
+                }],
+                ..baseline()
+            },
+            Expect {
+                step: "remove_node",
+                says: "drained",
+            },
+        ),
+        (
+            "a drained node whose services all run elsewhere is removed",
+            Observation {
+                node: Some(drained(worker())),
+                services: vec![web(4, None)],
+                ..baseline()
+            },
+            Expect {
+                step: "remove_node",
+                says: "every task it ran runs elsewhere",
+            },
+        ),
+        (
+            "a Down node's stale tasks are not waited for, only their replacements",
+            Observation {
+                node: Some(NodeFacts {
+                    state: NodeState::Down,
+                    ..drained(worker())
+                }),
+                tasks_on_node: vec![task("web")],
+                services: vec![web(4, None)],
+                ..baseline()
+            },
+            Expect {
+                step: "remove_node",
+                says: "drained",
+            },
+        ),
+        (
+            "past the drain deadline the node is removed anyway, loudly, naming the service",
+            Observation {
+                node: Some(drained(worker())),
+                services: vec![web(3, Some("no suitable node"))],
+                elapsed: Duration::from_secs(901),
+                ..baseline()
+            },
+            Expect {
+                step: "remove_node",
+                says: "deadline of 900 s passed after 901 s, and still service web",
+            },
+        ),
+        (
+            "a manager of a healthy 3-manager swarm is demoted first",
+            Observation {
+                node: Some(manager()),
+                ..baseline()
+            },
+            Expect {
+                step: "demote",
+                says: "2 of the 2 managers left are reachable",
+            },
+        ),
+        (
+            "a manager is not demoted when the others would lack a reachable majority",
+            Observation {
+                node: Some(manager()),
+                reachable_managers: 2,
+                ..baseline()
+            },
+            Expect {
+                step: "wait",
+                says: "would leave 1 reachable of 2 managers, below the Raft majority of 2",
+            },
+        ),
+        (
+            "an unreachable manager can go when the others keep a majority",
+            Observation {
+                node: Some(NodeFacts {
+                    reachable: false,
+                    ..manager()
+                }),
+                reachable_managers: 2,
+                ..baseline()
+            },
+            Expect {
+                step: "demote",
+                says: "2 of the 2 managers left",
+            },
+        ),
+        (
+            "one of five managers can go with one other unreachable",
+            Observation {
+                node: Some(manager()),
+                managers: 5,
+                reachable_managers: 4,
+                ..baseline()
+            },
+            Expect {
+                step: "demote",
+                says: "3 of the 4 managers left are reachable, a majority (3 needed)",
+            },
+        ),
+        (
+            "the only manager is never demoted",
+            Observation {
+                node: Some(manager()),
+                managers: 1,
+                reachable_managers: 1,
+                ..baseline()
+            },
+            Expect {
+                step: "wait",
+                says: "the only manager",
+            },
+        ),
+        (
+            "past the deadline a manager that cannot be demoted is completed, loudly",
+            Observation {
+                node: Some(manager()),
+                managers: 1,
+                reachable_managers: 1,
+                elapsed: Duration::from_secs(1000),
+                ..baseline()
+            },
+            Expect {
+                step: "complete",
+                says: "still in Raft",
+            },
+        ),
+        (
+            "a demoted node that is already drained goes on to its tasks",
+            Observation {
+                node: Some(drained(worker())),
+                tasks_on_node: vec![task("web")],
+                ..baseline()
+            },
+            Expect {
+                step: "wait",
+                says: "still running",
+            },
+        ),
+    ];
+    for (name, seen, expect) in rows {
+        check(name, seen, expect);
+    }
+}
+
+#[test]
+fn every_branch_of_a_launch() {
+    let launch = || Observation {
+        transition: Transition::Launching,
+        node: None,
+        ..baseline()
+    };
+    let rows: Vec<(&str, Observation, Expect)> = vec![
+        (
+            "a ready node is let into service",
+            Observation {
+                node: Some(worker()),
+                ..launch()
+            },
+            Expect {
+                step: "complete",
+                says: "joined the swarm and is ready",
+            },
+        ),
+        (
+            "an instance not yet in the swarm is waited for",
+            launch(),
+            Expect {
+                step: "wait",
+                says: "has not joined",
+            },
+        ),
+        (
+            "a node not ready yet is waited for",
+            Observation {
+                node: Some(NodeFacts {
+                    state: NodeState::Other,
+                    ..worker()
+                }),
+                ..launch()
+            },
+            Expect {
+                step: "wait",
+                says: "not ready yet",
+            },
+        ),
+        (
+            "an instance that has not joined by the deadline is abandoned",
+            Observation {
+                elapsed: Duration::from_secs(900),
+                ..launch()
+            },
+            Expect {
+                step: "complete",
+                says: "Auto Scaling replaces it",
+            },
+        ),
+        (
+            "a launch completed elsewhere needs nothing more",
+            Observation {
+                action: ActionStatus::Ended,
+                ..launch()
+            },
+            Expect {
+                step: "done",
+                says: "no longer open",
+            },
+        ),
+    ];
+    for (name, seen, expect) in rows {
+        check(name, seen, expect);
+    }
+    let abandoned = decide(&Observation {
+        elapsed: Duration::from_secs(900),
+        ..launch()
+    });
+    assert!(matches!(
+        abandoned,
+        Step::Complete {
+            result: ActionResult::Abandon,
+            forced: true,
+            ..
+        }
+    ));
+}
+
+#[test]
+fn a_wait_heartbeats_when_none_was_recorded_or_the_last_is_old_enough() {
+    let waiting = |since| Observation {
+        node: Some(drained(worker())),
+        tasks_on_node: vec![task("web")],
+        since_heartbeat: since,
+        ..baseline()
+    };
+    let heartbeat = |seen: Observation| {
+        matches!(
+            decide(&seen),
+            Step::Wait {
+                heartbeat: true,
+                ..
+            }
+        )
+    };
+    assert!(heartbeat(waiting(None)));
+    assert!(heartbeat(waiting(Some(Duration::from_secs(60)))));
+    assert!(!heartbeat(waiting(Some(Duration::from_secs(59)))));
+}
+
+#[test]
+fn deciding_twice_on_the_same_world_gives_the_same_step() {
+    for seen in [
+        baseline(),
+        Observation {
+            node: Some(manager()),
+            ..baseline()
+        },
+    ] {
+        assert_eq!(decide(&seen), decide(&seen));
+    }
+}

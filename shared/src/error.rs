@@ -1,0 +1,58 @@
+//! Why an adapter call failed. Each variant names the call and keeps its cause.
+
+/// A failure of the outside world, as the adapters meet it.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// No configured Docker endpoint is a reachable swarm manager (other than the one being
+    /// removed).
+    #[error("no swarm manager answers; tried: {tried}")]
+    NoManager {
+        /// Each endpoint and why it was passed over.
+        tried: String,
+    },
+    /// A Docker endpoint setting cannot be used.
+    #[error("Docker endpoint `{endpoint}` cannot be used")]
+    Endpoint {
+        /// The endpoint as configured.
+        endpoint: String,
+        /// Why.
+        #[source]
+        source: bollard::errors::Error,
+    },
+    /// A Docker Engine API call failed.
+    #[error("Docker Engine API call `{call}` failed")]
+    Docker {
+        /// The call (`update node`, `list tasks`, ...).
+        call: &'static str,
+        /// The client's error.
+        #[source]
+        source: bollard::errors::Error,
+    },
+    /// An Auto Scaling call failed.
+    #[error("Auto Scaling call `{call}` failed")]
+    AutoScaling {
+        /// The action.
+        call: &'static str,
+        /// The SDK's error, with its context.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// An SQS call failed.
+    #[error("SQS call `{call}` failed")]
+    Sqs {
+        /// The action.
+        call: &'static str,
+        /// The SDK's error, with its context.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The TLS material for the Docker API cannot be read or written.
+    #[error("TLS material for the Docker API: {what}")]
+    Tls {
+        /// What was being done.
+        what: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+}

@@ -1,0 +1,104 @@
+//! The ports: the small traits through which the processor observes and acts, so that its
+//! core never imports an SDK. The adapters in [`crate::adapters`] implement them over bollard
+//! and the AWS SDK; unit tests use fakes.
+
+use std::future::Future;
+use std::time::Duration;
+
+use crate::drain::{ActionResult, ActionStatus, NodeFacts, ServiceFacts, TaskFacts};
+use crate::error::Error;
+use crate::event::LifecycleAction;
+use crate::ids::InstanceId;
+
+/// What the swarm says about one instance's node.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SwarmView {
+    /// The node, `None` when the instance is not in the swarm.
+    pub node: Option<NodeFacts>,
+    /// Raft members.
+    pub managers: u32,
+    /// Raft members reachable.
+    pub reachable_managers: u32,
+    /// Tasks still running or starting on the node.
+    pub tasks_on_node: Vec<TaskFacts>,
+    /// Services that had a task on the node, and where their tasks run now.
+    pub services: Vec<ServiceFacts>,
+}
+
+/// The swarm, through a manager.
+pub trait SwarmNodes: Send + Sync {
+    /// Reads the node of `instance_id` (engine label `instance-id`), the managers, the node's
+    /// tasks and the services it served.
+    fn observe(
+        &self,
+        instance_id: &InstanceId,
+    ) -> impl Future<Output = Result<SwarmView, Error>> + Send;
+    /// Makes a manager a worker (through another manager).
+    fn demote(&self, node_id: &str) -> impl Future<Output = Result<(), Error>> + Send;
+    /// Sets a node's availability to `drain`.
+    fn drain(&self, node_id: &str) -> impl Future<Output = Result<(), Error>> + Send;
+    /// Removes a (drained, demoted) node from the swarm; a node already gone is not an error.
+    fn remove(&self, node_id: &str) -> impl Future<Output = Result<(), Error>> + Send;
+    /// Returns when the swarm may have changed, or after `at_most`.
+    fn changed(&self, at_most: Duration) -> impl Future<Output = ()> + Send;
+}
+
+/// What Auto Scaling answered to a completion or heartbeat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    /// Accepted.
+    Accepted,
+    /// "No active Lifecycle Action found": already completed or timed out. Done, not failed.
+    NoActiveAction,
+}
+
+/// The lifecycle hooks of Auto Scaling.
+pub trait LifecycleHooks: Send + Sync {
+    /// Whether the instance still waits on a hook for this transition.
+    fn status(
+        &self,
+        action: &LifecycleAction,
+    ) -> impl Future<Output = Result<ActionStatus, Error>> + Send;
+    /// Completes the action.
+    fn complete(
+        &self,
+        action: &LifecycleAction,
+        result: ActionResult,
+    ) -> impl Future<Output = Result<Answer, Error>> + Send;
+    /// Restarts the action's heartbeat timeout.
+    fn heartbeat(
+        &self,
+        action: &LifecycleAction,
+    ) -> impl Future<Output = Result<Answer, Error>> + Send;
+}
+
+/// One message received from the queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Received {
+    /// The message id.
+    pub id: String,
+    /// What deletes it or changes its visibility.
+    pub receipt_handle: String,
+    /// Its body.
+    pub body: String,
+    /// How many times it has been received, this time included.
+    pub receive_count: u32,
+}
+
+/// The lifecycle queue.
+pub trait Queue: Send + Sync {
+    /// Long-polls for up to `max` messages, hidden from others for `visibility`.
+    fn receive(
+        &self,
+        max: u8,
+        visibility: Duration,
+    ) -> impl Future<Output = Result<Vec<Received>, Error>> + Send;
+    /// Deletes a handled message.
+    fn delete(&self, receipt_handle: &str) -> impl Future<Output = Result<(), Error>> + Send;
+    /// Shows the message again after `after` (zero: now, to another consumer).
+    fn show_again(
+        &self,
+        receipt_handle: &str,
+        after: Duration,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+}

@@ -1,0 +1,356 @@
+//! A group of a test's own in the Auto Scaling emulator, with its queue in moto, and the
+//! helpers the end-to-end tests read the emulator and the swarm with.
+
+use anyhow::{Context, Result, bail, ensure};
+use aws_sdk_autoscaling::Client as AutoScaling;
+use aws_sdk_autoscaling::types::Tag;
+use aws_sdk_sqs::Client as Sqs;
+use bollard::query_parameters::DeleteNodeOptions;
+use std::time::{Duration, Instant};
+use swarm_aws::event::{LifecycleAction, LifecycleMessage, parse_message};
+use testbed::{Testbed, docker};
+
+/// `autoscaling:EC2_INSTANCE_TERMINATING`.
+pub const TERMINATING: &str = "autoscaling:EC2_INSTANCE_TERMINATING";
+/// `autoscaling:EC2_INSTANCE_LAUNCHING`.
+pub const LAUNCHING: &str = "autoscaling:EC2_INSTANCE_LAUNCHING";
+
+/// A queue, a launch configuration and a group of the test's own, removed at the end.
+pub struct Fixture {
+    /// Auto Scaling (the emulator).
+    pub asg: AutoScaling,
+    /// SQS (moto).
+    pub sqs: Sqs,
+    /// The name of the group, its launch configuration and its queue.
+    pub name: String,
+    /// The queue the hooks notify.
+    pub queue_url: String,
+    /// Its ARN.
+    pub queue_arn: String,
+}
+
+/// User data that joins the node to the swarm: the test bed's boot step, as the emulator's
+/// declared worker group uses it.
+pub const JOIN: &str = "testbed-worker";
+
+impl Fixture {
+    /// A group `name` of `desired` workers in two zones, launched with the launch
+    /// configuration `configuration` (a new one without user data when `None`: the nodes
+    /// start but do not join the swarm), hooks none yet.
+    pub async fn new(name: &str, desired: i32, configuration: Option<&str>) -> Result<Self> {
+        Self::with_role(name, desired, configuration, "worker").await
+    }
+
+    /// [`Fixture::new`] for a group whose nodes are `role` (`manager` or `worker`).
+    pub async fn with_role(
+        name: &str,
+        desired: i32,
+        configuration: Option<&str>,
+        role: &str,
+    ) -> Result<Self> {
+        let config = crate::sdk_config().await?;
+        let (asg, sqs) = (AutoScaling::new(&config), Sqs::new(&config));
+        let name = format!("e2e-{name}-{}", std::process::id());
+        let queue_url = sqs
+            .create_queue()
+            .queue_name(&name)
+            .send()
+            .await?
+            .queue_url
+            .context("no queue url")?;
+        let queue_arn = sqs
+            .get_queue_attributes()
+            .queue_url(&queue_url)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+            .send()
+            .await?
+            .attributes
+            .and_then(|a| {
+                a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+                    .cloned()
+            })
+            .context("no queue arn")?;
+        let configuration = match configuration {
+            Some(existing) => existing.to_owned(),
+            None => {
+                asg.create_launch_configuration()
+                    .launch_configuration_name(&name)
+                    .image_id("ami-0e2e")
+                    .instance_type("t3.micro")
+                    .send()
+                    .await?;
+                name.clone()
+            }
+        };
+        asg.create_auto_scaling_group()
+            .auto_scaling_group_name(&name)
+            .launch_configuration_name(configuration)
+            .min_size(0)
+            .max_size(6)
+            .desired_capacity(desired)
+            .availability_zones("us-east-1a")
+            .availability_zones("us-east-1b")
+            .tags(
+                Tag::builder()
+                    .key("testbed:role")
+                    .value(role)
+                    .propagate_at_launch(true)
+                    .build(),
+            )
+            .send()
+            .await?;
+        let fixture = Self {
+            asg,
+            sqs,
+            name,
+            queue_url,
+            queue_arn,
+        };
+        fixture.wait_in_service(desired as usize).await?;
+        Ok(fixture)
+    }
+
+    /// Puts a hook on the group that notifies the fixture's queue.
+    pub async fn put_hook(
+        &self,
+        hook: &str,
+        transition: &str,
+        heartbeat: i32,
+        default: &str,
+    ) -> Result<()> {
+        self.asg
+            .put_lifecycle_hook()
+            .auto_scaling_group_name(&self.name)
+            .lifecycle_hook_name(hook)
+            .lifecycle_transition(transition)
+            .heartbeat_timeout(heartbeat)
+            .default_result(default)
+            .notification_target_arn(&self.queue_arn)
+            .role_arn("arn:aws:iam::123456789012:role/e2e-hooks")
+            .send()
+            .await?;
+        Ok(())
+    }
+
+    /// Asks the group to terminate an instance, its desired capacity decremented.
+    pub async fn terminate(&self, id: &str) -> Result<()> {
+        self.asg
+            .terminate_instance_in_auto_scaling_group()
+            .instance_id(id)
+            .should_decrement_desired_capacity(true)
+            .send()
+            .await?;
+        Ok(())
+    }
+
+    /// Completes the action of `hook` named by its token.
+    pub async fn complete(&self, hook: &str, token: &str, result: &str) -> Result<()> {
+        self.asg
+            .complete_lifecycle_action()
+            .auto_scaling_group_name(&self.name)
+            .lifecycle_hook_name(hook)
+            .lifecycle_action_token(token)
+            .lifecycle_action_result(result)
+            .send()
+            .await?;
+        Ok(())
+    }
+
+    /// Sets the group's desired capacity.
+    pub async fn set_desired(&self, capacity: i32) -> Result<()> {
+        self.asg
+            .set_desired_capacity()
+            .auto_scaling_group_name(&self.name)
+            .desired_capacity(capacity)
+            .send()
+            .await?;
+        Ok(())
+    }
+
+    /// The next message on the queue, parsed with the product's event model, deleted.
+    pub async fn next_message(&self) -> Result<LifecycleMessage> {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            let received = self
+                .sqs
+                .receive_message()
+                .queue_url(&self.queue_url)
+                .wait_time_seconds(2)
+                .max_number_of_messages(1)
+                .send()
+                .await?;
+            if let Some(message) = received.messages.unwrap_or_default().into_iter().next() {
+                self.sqs
+                    .delete_message()
+                    .queue_url(&self.queue_url)
+                    .receipt_handle(message.receipt_handle.context("no receipt handle")?)
+                    .send()
+                    .await?;
+                let body = message.body.unwrap_or_default();
+                return parse_message(body.as_bytes())
+                    .with_context(|| format!("unparsable: {body}"));
+            }
+        }
+        bail!("no message on {} within a minute", self.name)
+    }
+
+    /// The next lifecycle action on the queue, test notifications skipped.
+    pub async fn next_action(&self) -> Result<LifecycleAction> {
+        loop {
+            match self.next_message().await? {
+                LifecycleMessage::TestNotification { .. } => continue,
+                LifecycleMessage::Action(action) => return Ok(action),
+                other => bail!("unexpected message {other:?}"),
+            }
+        }
+    }
+
+    /// The group's instances: (id, lifecycle state, zone, launch configuration).
+    pub async fn instances(&self) -> Result<Vec<(String, String, String, String)>> {
+        let groups = self
+            .asg
+            .describe_auto_scaling_groups()
+            .auto_scaling_group_names(&self.name)
+            .send()
+            .await?;
+        let group = groups
+            .auto_scaling_groups()
+            .first()
+            .context("group missing")?;
+        Ok(group
+            .instances()
+            .iter()
+            .map(|i| {
+                (
+                    i.instance_id().unwrap_or_default().to_owned(),
+                    i.lifecycle_state()
+                        .map(|s| s.as_str().to_owned())
+                        .unwrap_or_default(),
+                    i.availability_zone().unwrap_or_default().to_owned(),
+                    i.launch_configuration_name().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect())
+    }
+
+    /// An instance's lifecycle state as `DescribeAutoScalingInstances` says, `None` once gone.
+    pub async fn state_of(&self, id: &str) -> Result<Option<String>> {
+        let answer = self
+            .asg
+            .describe_auto_scaling_instances()
+            .instance_ids(id)
+            .send()
+            .await?;
+        Ok(answer
+            .auto_scaling_instances()
+            .first()
+            .and_then(|i| i.lifecycle_state())
+            .map(str::to_owned))
+    }
+
+    /// Waits until the instance is in `state` (`None`: gone).
+    pub async fn wait_state(&self, id: &str, state: Option<&str>, timeout: Duration) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let now = self.state_of(id).await?;
+            if now.as_deref() == state {
+                return Ok(());
+            }
+            ensure!(
+                Instant::now() < deadline,
+                "{id} is {now:?}, not {state:?}, after {timeout:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Waits until the group has exactly `count` instances, all in service.
+    pub async fn wait_in_service(&self, count: usize) -> Result<Vec<String>> {
+        let deadline = Instant::now() + Duration::from_secs(90);
+        loop {
+            let instances = self.instances().await?;
+            if instances.len() == count && instances.iter().all(|i| i.1 == "InService") {
+                return Ok(instances.into_iter().map(|i| i.0).collect());
+            }
+            ensure!(
+                Instant::now() < deadline,
+                "{} is {instances:?}, not {count} in service",
+                self.name
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Force-deletes the group (its nodes go), its launch configuration and queue, and
+    /// removes its nodes' entries from the swarm.
+    pub async fn remove(self) -> Result<()> {
+        let ids: Vec<String> = self.instances().await?.into_iter().map(|i| i.0).collect();
+        self.asg
+            .delete_auto_scaling_group()
+            .auto_scaling_group_name(&self.name)
+            .force_delete(true)
+            .send()
+            .await?;
+        let _ = self
+            .asg
+            .delete_launch_configuration()
+            .launch_configuration_name(&self.name)
+            .send()
+            .await;
+        self.sqs
+            .delete_queue()
+            .queue_url(&self.queue_url)
+            .send()
+            .await?;
+        let manager = Testbed::load()?.manager().await?;
+        for id in ids {
+            if let Some(node) = docker::node_by_instance_id(&manager, &id).await?
+                && let Some(node_id) = node.id
+            {
+                let _ = manager
+                    .delete_node(&node_id, Some(DeleteNodeOptions { force: true }))
+                    .await;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Whether the test-bed node of an instance still has a daemon that answers.
+pub async fn node_runs(instance_id: &str) -> bool {
+    let Ok(bed) = Testbed::load() else {
+        return false;
+    };
+    match bed.nodes.iter().find(|n| n.instance_id == instance_id) {
+        Some(node) => docker::connect(&node.docker_host()).await.is_ok(),
+        None => false,
+    }
+}
+
+/// The code and message of an SDK error.
+pub fn code_and_message<E, R>(error: aws_sdk_autoscaling::error::SdkError<E, R>) -> (String, String)
+where
+    E: aws_sdk_autoscaling::error::ProvideErrorMetadata,
+{
+    match error.as_service_error() {
+        Some(service) => (
+            service.code().unwrap_or_default().to_owned(),
+            service.message().unwrap_or_default().to_owned(),
+        ),
+        None => ("not a service error".to_owned(), String::new()),
+    }
+}
+
+/// The emulator's history lines of one instance.
+pub async fn history_of(instance_id: &str) -> Result<Vec<String>> {
+    let addr = ([127, 0, 0, 1], testbed::layout::AUTOSCALING_PORT).into();
+    let (_, body) = testbed::http::get(addr, "/emulator/state", Duration::from_secs(5))?;
+    let state: serde_json::Value = serde_json::from_str(&body)?;
+    Ok(state["history"]
+        .as_array()
+        .context("no history")?
+        .iter()
+        .filter(|e| e["instance_id"] == instance_id)
+        .filter_map(|e| e["what"].as_str().map(str::to_owned))
+        .collect())
+}

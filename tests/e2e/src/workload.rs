@@ -1,0 +1,129 @@
+//! Services the processor tests run on a fixture's nodes: placed on those nodes only (a node
+//! label), so that what moves where is the test's own.
+
+use anyhow::{Context, Result, ensure};
+use bollard::Docker;
+use bollard::models::{
+    NodeSpec, ServiceSpec, ServiceSpecMode, ServiceSpecModeReplicated, TaskSpec,
+    TaskSpecContainerSpec, TaskSpecPlacement, TaskState,
+};
+use bollard::query_parameters::{ListTasksOptions, UpdateNodeOptions};
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+use testbed::docker;
+
+/// The node label that ties a fixture's nodes to its services.
+const GROUP_LABEL: &str = "e2e.group";
+
+/// Labels the swarm nodes of `instances` with the group, waiting until each has joined.
+pub async fn label_nodes(manager: &Docker, group: &str, instances: &[String]) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    for id in instances {
+        let node = loop {
+            if let Some(node) = docker::node_by_instance_id(manager, id).await?
+                && docker::is_ready(&node)
+            {
+                break node;
+            }
+            ensure!(
+                Instant::now() < deadline,
+                "instance {id} did not join the swarm"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        let node_id = node.id.clone().context("a node without id")?;
+        let version = node.version.and_then(|v| v.index).unwrap_or_default() as i64;
+        let mut spec: NodeSpec = node.spec.unwrap_or_default();
+        spec.labels
+            .get_or_insert_with(HashMap::new)
+            .insert(GROUP_LABEL.to_owned(), group.to_owned());
+        manager
+            .update_node(&node_id, spec, UpdateNodeOptions { version })
+            .await
+            .context("cannot label the node")?;
+    }
+    Ok(())
+}
+
+/// A service of `replicas` tasks on the group's nodes, at most `per_node` on one, each a
+/// shell that exits on SIGTERM within a second (or never, when `ignore_term`: Swarm then
+/// kills it after `stop_grace`).
+pub async fn deploy(
+    manager: &Docker,
+    name: &str,
+    group: &str,
+    replicas: i64,
+    per_node: i64,
+    ignore_term: bool,
+    stop_grace: Duration,
+) -> Result<()> {
+    let script = if ignore_term {
+        "trap '' TERM; while true; do sleep 1; done"
+    } else {
+        "trap 'exit 0' TERM; while true; do sleep 1; done"
+    };
+    let spec = ServiceSpec {
+        name: Some(name.to_owned()),
+        mode: Some(ServiceSpecMode {
+            replicated: Some(ServiceSpecModeReplicated {
+                replicas: Some(replicas),
+            }),
+            ..Default::default()
+        }),
+        task_template: Some(TaskSpec {
+            container_spec: Some(TaskSpecContainerSpec {
+                image: Some(testbed::layout::IMAGE.to_owned()),
+                command: Some(vec!["sh".into(), "-c".into(), script.into()]),
+                stop_grace_period: Some(stop_grace.as_nanos() as i64),
+                ..Default::default()
+            }),
+            placement: Some(TaskSpecPlacement {
+                constraints: Some(vec![format!("node.labels.{GROUP_LABEL}=={group}")]),
+                max_replicas: Some(per_node),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    manager
+        .create_service(spec, None)
+        .await
+        .with_context(|| format!("cannot create service {name}"))?;
+    Ok(())
+}
+
+/// The node id of every running task of service `name`.
+pub async fn running_on(manager: &Docker, name: &str) -> Result<Vec<String>> {
+    let filters = HashMap::from([
+        ("service".to_owned(), vec![name.to_owned()]),
+        ("desired-state".to_owned(), vec!["running".to_owned()]),
+    ]);
+    let tasks = manager
+        .list_tasks(Some(ListTasksOptions {
+            filters: Some(filters),
+        }))
+        .await?;
+    Ok(tasks
+        .into_iter()
+        .filter(|t| t.status.as_ref().and_then(|s| s.state) == Some(TaskState::RUNNING))
+        .filter_map(|t| t.node_id)
+        .collect())
+}
+
+/// Waits until `count` tasks of `name` run; returns their node ids.
+pub async fn wait_running(manager: &Docker, name: &str, count: usize) -> Result<Vec<String>> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let nodes = running_on(manager, name).await?;
+        if nodes.len() == count {
+            return Ok(nodes);
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "{} of {count} tasks of {name} run",
+            nodes.len()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

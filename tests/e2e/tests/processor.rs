@@ -1,0 +1,494 @@
+//! The lifecycle processor end to end: `lifecycle serve` as a process of its own, a group of
+//! the test's own in the Auto Scaling emulator whose instances are real swarm nodes, moto's
+//! SQS, and services that must keep running while nodes go.
+
+use anyhow::{Context, Result, ensure};
+use aws_sdk_sqs::types::QueueAttributeName;
+use bollard::Docker;
+use e2e::fixture::{Fixture, JOIN, TERMINATING, history_of};
+use e2e::processor::ProcessorProcess;
+use e2e::workload;
+use std::time::{Duration, Instant};
+use testbed::{Testbed, docker};
+
+/// How many times the instance's action was completed with CONTINUE.
+async fn completions(instance_id: &str) -> Result<usize> {
+    Ok(history_of(instance_id)
+        .await?
+        .iter()
+        .filter(|h| h.ends_with("completed with CONTINUE"))
+        .count())
+}
+
+/// Waits until the queue holds nothing, visible or in flight.
+async fn wait_queue_empty(fixture: &Fixture, timeout: Duration) -> Result<()> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let attributes = fixture
+            .sqs
+            .get_queue_attributes()
+            .queue_url(&fixture.queue_url)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+            .send()
+            .await?
+            .attributes
+            .unwrap_or_default();
+        let count = |name| {
+            attributes
+                .get(&name)
+                .and_then(|v| v.parse::<u32>().ok())
+                .unwrap_or(0)
+        };
+        let (visible, hidden) = (
+            count(QueueAttributeName::ApproximateNumberOfMessages),
+            count(QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
+        );
+        if visible + hidden == 0 {
+            return Ok(());
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "the queue still holds {visible} visible and {hidden} in-flight messages"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// The swarm node id of an instance, once it has joined.
+async fn node_id(manager: &Docker, instance_id: &str) -> Result<String> {
+    docker::node_by_instance_id(manager, instance_id)
+        .await?
+        .and_then(|n| n.id)
+        .with_context(|| format!("instance {instance_id} is not in the swarm"))
+}
+
+/// Follows the instance until its action ends, and returns what the swarm looked like at
+/// that moment: whether its node was still in the swarm, and how many tasks of `service` ran.
+async fn at_completion(
+    fixture: &Fixture,
+    manager: &Docker,
+    instance_id: &str,
+    service: &str,
+    timeout: Duration,
+) -> Result<(bool, usize)> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let state = fixture.state_of(instance_id).await?;
+        if !matches!(state.as_deref(), Some("Terminating" | "Terminating:Wait")) {
+            let in_swarm = docker::node_by_instance_id(manager, instance_id)
+                .await?
+                .is_some();
+            let running = workload::running_on(manager, service).await?.len();
+            return Ok((in_swarm, running));
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "instance {instance_id} still waits after {timeout:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_terminated_worker_is_drained_its_replicas_run_elsewhere_and_its_action_is_completed_once()
+-> Result<()> {
+    let fixture = Fixture::new("drain-worker", 3, Some(JOIN)).await?;
+    let manager = Testbed::load()?.manager().await?;
+    let service = format!("{}-web", fixture.name);
+    let outcome = async {
+        let instances = fixture.wait_in_service(3).await?;
+        workload::label_nodes(&manager, &fixture.name, &instances).await?;
+        workload::deploy(
+            &manager,
+            &service,
+            &fixture.name,
+            4,
+            2,
+            false,
+            Duration::from_secs(10),
+        )
+        .await?;
+        let nodes = workload::wait_running(&manager, &service, 4).await?;
+        fixture
+            .put_hook("drain", TERMINATING, 600, "ABANDON")
+            .await?;
+        let processor = ProcessorProcess::start(&fixture, &[])?;
+        // An instance whose node runs replicas.
+        let mut victim = None;
+        for id in &instances {
+            if nodes.contains(&node_id(&manager, id).await?) {
+                victim = Some(id.clone());
+            }
+        }
+        let victim = victim.context("no node runs a replica")?;
+        let victim_node = node_id(&manager, &victim).await?;
+        fixture.terminate(&victim).await?;
+        let (in_swarm, running) = at_completion(
+            &fixture,
+            &manager,
+            &victim,
+            &service,
+            Duration::from_secs(60),
+        )
+        .await?;
+        ensure!(
+            !in_swarm,
+            "the action was completed before the node left the swarm"
+        );
+        ensure!(
+            running == 4,
+            "the action was completed with {running} of 4 replicas running"
+        );
+        fixture
+            .wait_state(&victim, None, Duration::from_secs(30))
+            .await?;
+        let nodes = workload::wait_running(&manager, &service, 4).await?;
+        ensure!(
+            !nodes.contains(&victim_node),
+            "a replica still runs on the removed node"
+        );
+        ensure!(
+            completions(&victim).await? == 1,
+            "{:?}",
+            history_of(&victim).await?
+        );
+        wait_queue_empty(&fixture, Duration::from_secs(20)).await?;
+        let log = processor.logged();
+        ensure!(
+            log.contains("draining the node") && log.contains("removing the node"),
+            "{log}"
+        );
+        Ok(())
+    }
+    .await;
+    let _ = manager.delete_service(&service).await;
+    fixture.remove().await?;
+    outcome
+}
+
+#[tokio::test]
+async fn the_same_action_delivered_three_times_and_a_processor_killed_mid_drain_give_one_drain_and_one_completion()
+-> Result<()> {
+    let fixture = Fixture::new("duplicates", 3, Some(JOIN)).await?;
+    let manager = Testbed::load()?.manager().await?;
+    let service = format!("{}-slow", fixture.name);
+    let outcome = async {
+        let instances = fixture.wait_in_service(3).await?;
+        workload::label_nodes(&manager, &fixture.name, &instances).await?;
+        // Tasks that ignore SIGTERM: each drain takes the 4 s stop grace period.
+        workload::deploy(
+            &manager,
+            &service,
+            &fixture.name,
+            2,
+            1,
+            true,
+            Duration::from_secs(4),
+        )
+        .await?;
+        let nodes = workload::wait_running(&manager, &service, 2).await?;
+        // A killed processor's messages come back only after their visibility timeout (and
+        // moto's long poll can take longer): the hook must outlast that, as in production.
+        fixture
+            .put_hook("drain", TERMINATING, 3600, "ABANDON")
+            .await?;
+        let mut victim = None;
+        for id in &instances {
+            if nodes.contains(&node_id(&manager, id).await?) {
+                victim = Some(id.clone());
+            }
+        }
+        let victim = victim.context("no node runs a replica")?;
+        let victim_node = node_id(&manager, &victim).await?;
+        fixture.terminate(&victim).await?;
+        // The notification, and two more copies of it: SQS delivers at least once.
+        let action = fixture.next_action().await?;
+        let body = fixture_body(&fixture, &action).await?;
+        for _ in 0..3 {
+            fixture
+                .sqs
+                .send_message()
+                .queue_url(&fixture.queue_url)
+                .message_body(&body)
+                .send()
+                .await?;
+        }
+        let mut first = ProcessorProcess::start(&fixture, &[])?;
+        // Killed (SIGKILL) once the drain has started, before it can finish.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let node = manager.inspect_node(&victim_node).await?;
+            let availability = node.spec.and_then(|s| s.availability);
+            if availability == Some(bollard::models::NodeSpecAvailabilityEnum::DRAIN) {
+                break;
+            }
+            ensure!(Instant::now() < deadline, "the drain never started");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        first.kill();
+        ensure!(
+            fixture.state_of(&victim).await?.as_deref() == Some("Terminating:Wait"),
+            "the action ended while the first processor ran: the test could not kill it mid-drain"
+        );
+        let second = ProcessorProcess::start(&fixture, &[])?;
+        fixture
+            .wait_state(&victim, None, Duration::from_secs(60))
+            .await?;
+        ensure!(
+            completions(&victim).await? == 1,
+            "{:?}",
+            history_of(&victim).await?
+        );
+        ensure!(
+            docker::node_by_instance_id(&manager, &victim)
+                .await?
+                .is_none(),
+            "the node is still in the swarm"
+        );
+        workload::wait_running(&manager, &service, 2).await?;
+        wait_queue_empty(&fixture, Duration::from_secs(30)).await?;
+        let log = second.logged();
+        ensure!(
+            log.contains("lifecycle action completed") || log.contains("had already ended"),
+            "{log}"
+        );
+        Ok(())
+    }
+    .await;
+    let _ = manager.delete_service(&service).await;
+    fixture.remove().await?;
+    outcome
+}
+
+/// The body Auto Scaling would send for `action`, rebuilt field for field (the fixture's
+/// reader deleted the original).
+async fn fixture_body(
+    fixture: &Fixture,
+    action: &swarm_aws::event::LifecycleAction,
+) -> Result<String> {
+    Ok(serde_json::json!({
+        "Origin": "AutoScalingGroup",
+        "Destination": "EC2",
+        "Service": "AWS Auto Scaling",
+        "Time": action.time.map(|t| t.to_rfc3339()),
+        "AccountId": "123456789012",
+        "LifecycleTransition": action.transition.as_aws_str(),
+        "RequestId": "e2e-duplicate",
+        "LifecycleActionToken": action.token.as_str(),
+        "EC2InstanceId": action.instance_id.as_str(),
+        "LifecycleHookName": action.hook.as_str(),
+        "AutoScalingGroupName": fixture.name,
+    })
+    .to_string())
+}
+
+#[tokio::test]
+async fn a_drain_that_outlives_the_hooks_heartbeat_timeout_is_kept_alive_by_heartbeats()
+-> Result<()> {
+    let fixture = Fixture::new("heartbeats", 2, Some(JOIN)).await?;
+    let manager = Testbed::load()?.manager().await?;
+    let service = format!("{}-slow", fixture.name);
+    let outcome = async {
+        let instances = fixture.wait_in_service(2).await?;
+        workload::label_nodes(&manager, &fixture.name, &instances).await?;
+        // The drain takes the 8 s stop grace period; the hook times out after 2 s (120 API
+        // seconds) without a heartbeat, and would then ABANDON.
+        workload::deploy(
+            &manager,
+            &service,
+            &fixture.name,
+            1,
+            1,
+            true,
+            Duration::from_secs(8),
+        )
+        .await?;
+        let nodes = workload::wait_running(&manager, &service, 1).await?;
+        fixture
+            .put_hook("drain", TERMINATING, 120, "ABANDON")
+            .await?;
+        let _processor = ProcessorProcess::start(&fixture, &[])?;
+        let mut victim = None;
+        for id in &instances {
+            if nodes.contains(&node_id(&manager, id).await?) {
+                victim = Some(id.clone());
+            }
+        }
+        let victim = victim.context("no node runs the replica")?;
+        let started = Instant::now();
+        fixture.terminate(&victim).await?;
+        fixture
+            .wait_state(&victim, None, Duration::from_secs(60))
+            .await?;
+        ensure!(
+            started.elapsed() > Duration::from_secs(6),
+            "the drain was quicker than the test assumes"
+        );
+        let history = history_of(&victim).await?;
+        ensure!(
+            !history.iter().any(|h| h.contains("Timeout")),
+            "{history:?}"
+        );
+        ensure!(completions(&victim).await? == 1, "{history:?}");
+        ensure!(
+            history.iter().filter(|h| h.ends_with("heartbeat")).count() >= 3,
+            "{history:?}"
+        );
+        Ok(())
+    }
+    .await;
+    let _ = manager.delete_service(&service).await;
+    fixture.remove().await?;
+    outcome
+}
+
+#[tokio::test]
+async fn a_service_that_cannot_be_placed_elsewhere_is_given_up_at_the_drain_deadline_loudly()
+-> Result<()> {
+    let fixture = Fixture::new("unplaceable", 1, Some(JOIN)).await?;
+    let manager = Testbed::load()?.manager().await?;
+    let service = format!("{}-pinned", fixture.name);
+    let outcome = async {
+        let instances = fixture.wait_in_service(1).await?;
+        workload::label_nodes(&manager, &fixture.name, &instances).await?;
+        workload::deploy(
+            &manager,
+            &service,
+            &fixture.name,
+            1,
+            1,
+            false,
+            Duration::from_secs(10),
+        )
+        .await?;
+        workload::wait_running(&manager, &service, 1).await?;
+        fixture
+            .put_hook("drain", TERMINATING, 600, "ABANDON")
+            .await?;
+        let processor = ProcessorProcess::start(&fixture, &[("DRAIN_DEADLINE_SECONDS", "5")])?;
+        let victim = instances[0].clone();
+        let started = Instant::now();
+        fixture.terminate(&victim).await?;
+        fixture
+            .wait_state(&victim, None, Duration::from_secs(60))
+            .await?;
+        ensure!(
+            started.elapsed() >= Duration::from_secs(4),
+            "completed before the deadline"
+        );
+        ensure!(
+            completions(&victim).await? == 1,
+            "{:?}",
+            history_of(&victim).await?
+        );
+        let log = processor.logged();
+        let warning = log
+            .lines()
+            .find(|l| l.contains("DRAIN DEADLINE PASSED"))
+            .with_context(|| format!("no deadline warning in:\n{log}"))?;
+        ensure!(
+            warning.contains(&service) && warning.contains("WARN"),
+            "{warning}"
+        );
+        ensure!(
+            docker::node_by_instance_id(&manager, &victim)
+                .await?
+                .is_none(),
+            "the node is still in the swarm"
+        );
+        Ok(())
+    }
+    .await;
+    let _ = manager.delete_service(&service).await;
+    fixture.remove().await?;
+    outcome
+}
+
+#[tokio::test]
+async fn malformed_and_foreign_messages_mixed_with_a_good_one_neither_crash_nor_vanish()
+-> Result<()> {
+    let fixture = Fixture::new("mixed-batch", 1, Some(JOIN)).await?;
+    let dlq_name = format!("{}-dlq", fixture.name);
+    let dlq_url = fixture
+        .sqs
+        .create_queue()
+        .queue_name(&dlq_name)
+        .send()
+        .await?
+        .queue_url
+        .context("no url")?;
+    let outcome = async {
+        fixture
+            .sqs
+            .set_queue_attributes()
+            .queue_url(&fixture.queue_url)
+            .attributes(
+                QueueAttributeName::RedrivePolicy,
+                serde_json::json!({
+                    "deadLetterTargetArn": format!("arn:aws:sqs:us-east-1:123456789012:{dlq_name}"),
+                    "maxReceiveCount": 2,
+                })
+                .to_string(),
+            )
+            .send()
+            .await?;
+        let malformed = [
+            "not json at all",
+            "[1, 2, 3]",
+            "{}",
+            r#"{"LifecycleTransition":"autoscaling:EC2_INSTANCE_TERMINATING","EC2InstanceId":"i-0123456789abcdef0"}"#,
+        ];
+        let foreign = serde_json::json!({
+            "LifecycleTransition": "autoscaling:EC2_INSTANCE_TERMINATING",
+            "EC2InstanceId": "i-0f0f0f0f0f0f0f0f0",
+            "AutoScalingGroupName": "someone-elses-group",
+            "LifecycleHookName": "theirs",
+            "LifecycleActionToken": "11111111-2222-4333-8444-555555555555",
+        })
+        .to_string();
+        for body in malformed.iter().copied().chain([foreign.as_str()]) {
+            fixture.sqs.send_message().queue_url(&fixture.queue_url).message_body(body).send().await?;
+        }
+        fixture.put_hook("drain", TERMINATING, 600, "ABANDON").await?;
+        let instance = fixture.wait_in_service(1).await?.remove(0);
+        fixture.terminate(&instance).await?;
+        let processor = ProcessorProcess::start(&fixture, &[("VISIBILITY_TIMEOUT_SECONDS", "1")])?;
+        fixture.wait_state(&instance, None, Duration::from_secs(60)).await?;
+        ensure!(completions(&instance).await? == 1, "{:?}", history_of(&instance).await?);
+        // The malformed ones reach the dead-letter queue after two receives; nothing else does.
+        let mut dead = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(40);
+        while dead.len() < malformed.len() && Instant::now() < deadline {
+            let received = fixture
+                .sqs
+                .receive_message()
+                .queue_url(&dlq_url)
+                .max_number_of_messages(10)
+                .wait_time_seconds(1)
+                .send()
+                .await?;
+            dead.extend(received.messages.unwrap_or_default().into_iter().filter_map(|m| m.body));
+        }
+        dead.sort();
+        let mut expected: Vec<String> = malformed.iter().map(|b| (*b).to_owned()).collect();
+        expected.sort();
+        ensure!(dead == expected, "dead-lettered {dead:?}, expected {expected:?}");
+        wait_queue_empty(&fixture, Duration::from_secs(20)).await?;
+        ensure!(history_of("i-0f0f0f0f0f0f0f0f0").await?.is_empty(), "the foreign action was touched");
+        let log = processor.logged();
+        ensure!(log.contains("not one of this stack's groups"), "{log}");
+        ensure!(log.matches("malformed message kept for the dead-letter queue").count() >= malformed.len(), "{log}");
+        ensure!(log.contains("not json at all"), "a rejected body must be logged");
+        Ok(())
+    }
+    .await;
+    fixture
+        .sqs
+        .delete_queue()
+        .queue_url(&dlq_url)
+        .send()
+        .await?;
+    fixture.remove().await?;
+    outcome
+}
