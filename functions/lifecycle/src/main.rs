@@ -6,7 +6,8 @@
 //! - `lifecycle triage`: reads message bodies on standard input, one per line, and says what
 //!   it would do with each (handy to check a captured message by hand).
 //!
-//! Configuration comes from the environment and is checked before anything starts.
+//! Configuration comes from the environment and is checked before anything starts;
+//! `LOG_FORMAT=json` gives JSON logs outside Lambda too.
 
 use std::io::BufRead;
 use std::process::ExitCode;
@@ -26,7 +27,10 @@ fn main() -> ExitCode {
     let front = std::env::args()
         .nth(1)
         .unwrap_or_else(|| if in_lambda { "lambda" } else { "" }.to_owned());
-    init_logs(in_lambda || front == "lambda");
+    // JSON in Lambda (CloudWatch reads the fields), or where LOG_FORMAT=json asks for it.
+    let json =
+        in_lambda || front == "lambda" || std::env::var("LOG_FORMAT").as_deref() == Ok("json");
+    init_logs(json);
     let config = match Config::from_env() {
         Ok(config) => config,
         Err(error) => return refuse(&error),
@@ -49,7 +53,7 @@ fn main() -> ExitCode {
     }
 }
 
-/// Text logs for a person, JSON in Lambda (CloudWatch reads the fields).
+/// Text logs for a person, JSON for a machine.
 fn init_logs(json: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));

@@ -148,7 +148,8 @@ fn terminating(seen: &Observation) -> Step {
     let Some(node) = &seen.node else {
         return Step::Complete {
             result: ActionResult::Continue,
-            reason: "the instance is not in the swarm: nothing to drain".into(),
+            reason: "the instance has no node in the swarm (never joined, or drained and removed)"
+                .into(),
             forced: false,
         };
     };

@@ -104,7 +104,7 @@ fn every_branch_of_a_termination() {
             },
             Expect {
                 step: "complete",
-                says: "not in the swarm",
+                says: "no node in the swarm",
             },
         ),
         (

@@ -6,6 +6,7 @@ use aws_sdk_autoscaling::Client as AutoScaling;
 use aws_sdk_autoscaling::types::Tag;
 use aws_sdk_sqs::Client as Sqs;
 use bollard::query_parameters::DeleteNodeOptions;
+use chrono::{DateTime, Utc};
 use std::time::{Duration, Instant};
 use swarm_aws::event::{LifecycleAction, LifecycleMessage, parse_message};
 use testbed::{Testbed, docker};
@@ -343,14 +344,29 @@ where
 
 /// The emulator's history lines of one instance.
 pub async fn history_of(instance_id: &str) -> Result<Vec<String>> {
+    Ok(history_events(instance_id)
+        .await?
+        .into_iter()
+        .map(|(_, what)| what)
+        .collect())
+}
+
+/// The emulator's history of one instance, with the time of each event.
+pub async fn history_events(instance_id: &str) -> Result<Vec<(DateTime<Utc>, String)>> {
     let addr = ([127, 0, 0, 1], testbed::layout::AUTOSCALING_PORT).into();
     let (_, body) = testbed::http::get(addr, "/emulator/state", Duration::from_secs(5))?;
     let state: serde_json::Value = serde_json::from_str(&body)?;
-    Ok(state["history"]
+    state["history"]
         .as_array()
         .context("no history")?
         .iter()
         .filter(|e| e["instance_id"] == instance_id)
-        .filter_map(|e| e["what"].as_str().map(str::to_owned))
-        .collect())
+        .map(|e| {
+            let at = e["at"].as_str().context("an event without time")?;
+            Ok((
+                DateTime::parse_from_rfc3339(at)?.with_timezone(&Utc),
+                e["what"].as_str().unwrap_or_default().to_owned(),
+            ))
+        })
+        .collect()
 }

@@ -21,12 +21,15 @@ impl ProcessorProcess {
     /// the test bed over its socket, with the test timings (heartbeat every second, swarm
     /// observed every 100 ms, a message hidden 5 s at a time), `extra` on top.
     pub fn start(fixture: &Fixture, extra: &[(&str, &str)]) -> Result<Self> {
+        // Next to a test (target/debug/deps/..) or a binary (target/debug/..) of this crate.
         let exe = std::env::current_exe()?;
         let binary = exe
-            .parent()
-            .and_then(|deps| deps.parent())
-            .context("no target directory")?
-            .join("lifecycle");
+            .ancestors()
+            .skip(1)
+            .take(2)
+            .map(|dir| dir.join("lifecycle"))
+            .find(|path| path.exists())
+            .unwrap_or_else(|| exe.with_file_name("lifecycle"));
         anyhow::ensure!(
             binary.exists(),
             "{} is missing: `cargo build -p lifecycle` (scripts/test.sh does)",
@@ -76,6 +79,11 @@ impl ProcessorProcess {
     pub fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// Stops it as `docker stop` would (SIGTERM) and waits for it to exit.

@@ -1,0 +1,166 @@
+//! Managers go without the swarm ever losing its Raft quorum: each is demoted before it is
+//! drained and removed, a demotion that would leave no reachable majority waits (heartbeating,
+//! saying why) until a manager comes back, and two managers terminated at once are demoted one
+//! at a time. A watcher samples the swarm all along.
+//!
+//! In a test binary of its own: it cuts managers of the shared swarm off the network.
+
+use anyhow::{Context, Result, ensure};
+use bollard::Docker;
+use bollard::models::{NodeSpecRoleEnum, Reachability};
+use e2e::fixture::{Fixture, JOIN, TERMINATING, history_of};
+use e2e::processor::ProcessorProcess;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+use testbed::{Testbed, docker};
+
+/// Managers and how many Raft reaches, as the swarm says.
+async fn managers(manager: &Docker) -> Result<(usize, usize, bool)> {
+    let nodes = manager.list_nodes(None).await?;
+    let members: Vec<_> = nodes
+        .iter()
+        .filter_map(|n| n.manager_status.as_ref())
+        .collect();
+    let reachable = members
+        .iter()
+        .filter(|m| m.reachability == Some(Reachability::REACHABLE))
+        .count();
+    let leader = members.iter().any(|m| m.leader == Some(true));
+    Ok((members.len(), reachable, leader))
+}
+
+/// Waits until the swarm has `count` managers of which `reachable` are reachable.
+async fn wait_managers(manager: &Docker, count: usize, reachable: usize) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let now = managers(manager).await?;
+        if (now.0, now.1) == (count, reachable) {
+            return Ok(());
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "managers (members, reachable, leader) are {now:?}, not ({count}, {reachable})"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Samples the swarm every 200 ms; a sample without a leader or without a reachable majority
+/// is a lost quorum.
+fn watch_quorum(manager: Docker, stop: Arc<AtomicBool>) -> tokio::task::JoinHandle<Vec<String>> {
+    tokio::spawn(async move {
+        let mut lost = Vec::new();
+        while !stop.load(Ordering::Relaxed) {
+            match managers(&manager).await {
+                Ok((members, reachable, leader)) if !leader || reachable < members / 2 + 1 => {
+                    lost.push(format!(
+                        "{members} managers, {reachable} reachable, leader: {leader}"
+                    ));
+                }
+                Ok(_) => {}
+                Err(error) => lost.push(format!("the swarm did not answer: {error}")),
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        lost
+    })
+}
+
+#[tokio::test]
+async fn managers_are_demoted_one_at_a_time_and_the_swarm_never_loses_its_quorum() -> Result<()> {
+    let bed = Testbed::load()?;
+    let manager = bed.manager().await?;
+    let base = bed.managers().count();
+    let fixture = Fixture::with_role("managers", 2, Some(JOIN), "manager").await?;
+    let m3 = bed.node("m3")?.clone();
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut cut = Vec::new();
+    let outcome = async {
+        let instances = fixture.wait_in_service(2).await?;
+        wait_managers(&manager, base + 2, base + 2).await?;
+        fixture
+            .put_hook("drain", TERMINATING, 3600, "ABANDON")
+            .await?;
+        let processor = ProcessorProcess::start(&fixture, &[])?;
+        let watcher = watch_quorum(manager.clone(), Arc::clone(&stop));
+
+        // Two of the five managers cut off: three reachable, still a majority. Demoting the
+        // third fixture manager would leave 2 reachable of 4: the processor must wait.
+        let (a, b) = (instances[0].clone(), instances[1].clone());
+        let node_a = Testbed::load()?
+            .nodes
+            .into_iter()
+            .find(|n| n.instance_id == a)
+            .context("no node for instance A")?;
+        for node in [&m3, &node_a] {
+            node.cut()?;
+            cut.push(node.clone());
+        }
+        wait_managers(&manager, base + 2, base).await?;
+        fixture.terminate(&b).await?;
+        tokio::time::sleep(Duration::from_secs(6)).await;
+        ensure!(fixture.state_of(&b).await?.as_deref() == Some("Terminating:Wait"));
+        let role = docker::node_by_instance_id(&manager, &b)
+            .await?
+            .and_then(|n| n.spec)
+            .and_then(|s| s.role);
+        ensure!(
+            role == Some(NodeSpecRoleEnum::MANAGER),
+            "B was demoted without a majority left"
+        );
+        let log = processor.logged();
+        ensure!(
+            log.contains("below the Raft majority"),
+            "the wait does not say why:\n{log}"
+        );
+        let heartbeats = history_of(&b)
+            .await?
+            .iter()
+            .filter(|h| h.ends_with("heartbeat"))
+            .count();
+        ensure!(heartbeats >= 2, "{heartbeats} heartbeats while waiting");
+
+        // Back on the network: the demotion goes ahead, then the drain and the removal.
+        for node in cut.drain(..) {
+            node.reconnect()?;
+        }
+        fixture
+            .wait_state(&b, None, Duration::from_secs(90))
+            .await?;
+        ensure!(
+            docker::node_by_instance_id(&manager, &b).await?.is_none(),
+            "B is still in the swarm"
+        );
+        wait_managers(&manager, base + 1, base + 1).await?;
+
+        // Two managers terminated at once (a scale-in to zero): both go, one demotion at a time.
+        fixture.set_desired(2).await?;
+        let pair = fixture.wait_in_service(2).await?;
+        wait_managers(&manager, base + 2, base + 2).await?;
+        fixture.set_desired(0).await?;
+        for id in &pair {
+            fixture
+                .wait_state(id, None, Duration::from_secs(90))
+                .await?;
+            let completed = history_of(id)
+                .await?
+                .iter()
+                .filter(|h| h.ends_with("completed with CONTINUE"))
+                .count();
+            ensure!(completed == 1, "{id}: {:?}", history_of(id).await?);
+        }
+        wait_managers(&manager, base, base).await?;
+        stop.store(true, Ordering::Relaxed);
+        let lost = watcher.await?;
+        ensure!(lost.is_empty(), "the quorum was lost: {lost:?}");
+        Ok(())
+    }
+    .await;
+    stop.store(true, Ordering::Relaxed);
+    for node in &cut {
+        let _ = node.reconnect();
+    }
+    fixture.remove().await?;
+    outcome
+}
