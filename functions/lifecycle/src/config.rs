@@ -20,6 +20,12 @@ pub mod vars {
     pub const DOCKER_HOSTS: &str = "DOCKER_HOSTS";
     /// Directory with `ca.pem`, `cert.pem`, `key.pem` for mutual TLS to `tcp://` endpoints.
     pub const DOCKER_CERT_PATH: &str = "DOCKER_CERT_PATH";
+    /// The same three as PEM text, for where files are awkward (Lambda): all three or none.
+    pub const DOCKER_TLS_CA_PEM: &str = "DOCKER_TLS_CA_PEM";
+    /// The processor's client certificate, PEM.
+    pub const DOCKER_TLS_CERT_PEM: &str = "DOCKER_TLS_CERT_PEM";
+    /// Its private key, PEM. A secret: never logged.
+    pub const DOCKER_TLS_KEY_PEM: &str = "DOCKER_TLS_KEY_PEM";
     /// Seconds a launching instance may take to be a ready swarm node before it is abandoned
     /// (default 600).
     pub const LAUNCH_DEADLINE: &str = "LAUNCH_DEADLINE_SECONDS";
@@ -68,6 +74,103 @@ pub enum ConfigError {
     },
 }
 
+/// Where the client's TLS material for the Docker API comes from.
+#[derive(Clone, PartialEq, Eq)]
+pub enum TlsMaterial {
+    /// A directory holding `ca.pem`, `cert.pem`, `key.pem` (Docker's `DOCKER_CERT_PATH`).
+    Files(PathBuf),
+    /// The three as PEM text from the environment.
+    Pem {
+        /// The CA that signed the managers' certificates.
+        ca: String,
+        /// The processor's certificate.
+        cert: String,
+        /// The processor's key (a secret).
+        key: String,
+    },
+}
+
+/// Never prints the key.
+impl std::fmt::Debug for TlsMaterial {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Files(dir) => f.debug_tuple("Files").field(dir).finish(),
+            Self::Pem { .. } => f.write_str("Pem { .. }"),
+        }
+    }
+}
+
+impl TlsMaterial {
+    /// A directory with the three files: the given one, or a private one (mode 0700) the PEM
+    /// text is written to.
+    pub fn materialize(&self) -> std::io::Result<PathBuf> {
+        match self {
+            Self::Files(dir) => Ok(dir.clone()),
+            Self::Pem { ca, cert, key } => {
+                use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+                let dir =
+                    std::env::temp_dir().join(format!("lifecycle-tls-{}", std::process::id()));
+                std::fs::DirBuilder::new()
+                    .mode(0o700)
+                    .recursive(true)
+                    .create(&dir)?;
+                for (name, text) in [("ca.pem", ca), ("cert.pem", cert), ("key.pem", key)] {
+                    let mut file = std::fs::OpenOptions::new()
+                        .write(true)
+                        .create(true)
+                        .truncate(true)
+                        .mode(0o600)
+                        .open(dir.join(name))?;
+                    std::io::Write::write_all(&mut file, text.as_bytes())?;
+                }
+                Ok(dir)
+            }
+        }
+    }
+}
+
+/// The TLS material from `DOCKER_CERT_PATH`, or from the three PEM variables (all or none).
+fn tls_material(get: &impl Fn(&str) -> Option<String>) -> Result<Option<TlsMaterial>, ConfigError> {
+    let pem = [
+        vars::DOCKER_TLS_CA_PEM,
+        vars::DOCKER_TLS_CERT_PEM,
+        vars::DOCKER_TLS_KEY_PEM,
+    ]
+    .map(|var| (var, get(var)));
+    let given = pem.iter().filter(|(_, v)| v.is_some()).count();
+    if given > 0 {
+        if let Some((var, _)) = pem.iter().find(|(_, v)| v.is_none()) {
+            return Err(ConfigError::Missing {
+                var,
+                hint: "the three DOCKER_TLS_*_PEM variables go together",
+            });
+        }
+        for (var, value) in &pem {
+            if !value.as_deref().unwrap_or_default().contains("-----BEGIN ") {
+                // The value itself is never quoted: it may be a key.
+                return Err(ConfigError::Invalid {
+                    var,
+                    reason: "it is not PEM text (no -----BEGIN line)".to_owned(),
+                });
+            }
+        }
+        let [ca, cert, key] = pem.map(|(_, v)| v.unwrap_or_default());
+        return Ok(Some(TlsMaterial::Pem { ca, cert, key }));
+    }
+    let Some(dir) = get(vars::DOCKER_CERT_PATH).map(PathBuf::from) else {
+        return Ok(None);
+    };
+    for file in ["ca.pem", "cert.pem", "key.pem"] {
+        if !dir.join(file).is_file() {
+            return Err(ConfigError::Invalid {
+                var: vars::DOCKER_CERT_PATH,
+                reason: format!("{} has no {file}", dir.display()),
+            });
+        }
+    }
+    Ok(Some(TlsMaterial::Files(dir)))
+}
+
 /// The processor's settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
@@ -83,7 +186,7 @@ pub struct Config {
     /// The managers' Docker Engine API endpoints.
     pub docker_hosts: Vec<String>,
     /// Mutual TLS material for `tcp://` endpoints.
-    pub docker_cert_path: Option<PathBuf>,
+    pub docker_tls: Option<TlsMaterial>,
     /// How often to heartbeat a waiting action.
     pub heartbeat_every: Duration,
     /// How often to look at the swarm while waiting.
@@ -173,17 +276,7 @@ impl Config {
                 reason: format!("`{bad}` is neither unix:///path nor tcp://host:port"),
             });
         }
-        let docker_cert_path = get(vars::DOCKER_CERT_PATH).map(PathBuf::from);
-        if let Some(dir) = &docker_cert_path {
-            for file in ["ca.pem", "cert.pem", "key.pem"] {
-                if !dir.join(file).is_file() {
-                    return Err(ConfigError::Invalid {
-                        var: vars::DOCKER_CERT_PATH,
-                        reason: format!("{} has no {file}", dir.display()),
-                    });
-                }
-            }
-        }
+        let docker_tls = tls_material(&get)?;
 
         Ok(Self {
             groups,
@@ -191,7 +284,7 @@ impl Config {
             launch_deadline: Duration::from_secs(positive(vars::LAUNCH_DEADLINE, 600)?),
             queue_url,
             docker_hosts,
-            docker_cert_path,
+            docker_tls,
             heartbeat_every: Duration::from_secs(positive(vars::HEARTBEAT_INTERVAL, 60)?),
             poll_interval: Duration::from_millis(positive(vars::POLL_INTERVAL, 100)?),
             concurrency: positive(vars::CONCURRENCY, 8)? as usize,

@@ -83,7 +83,15 @@ async fn processor(
     config: Config,
 ) -> Result<Processor<DockerSwarm, AutoScalingHooks>, ConfigError> {
     let hosts = config.require_docker_hosts()?.to_vec();
-    let tls = config.docker_cert_path.clone().map(|dir| TlsFiles { dir });
+    let tls = match &config.docker_tls {
+        None => None,
+        Some(material) => Some(TlsFiles {
+            dir: material.materialize().map_err(|e| ConfigError::Invalid {
+                var: vars::DOCKER_CERT_PATH,
+                reason: format!("cannot write the TLS material to a private directory: {e}"),
+            })?,
+        }),
+    };
     let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     Ok(Processor::new(
         DockerSwarm::new(hosts, tls),

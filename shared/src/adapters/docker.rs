@@ -49,6 +49,9 @@ pub struct DockerSwarm {
     tls: Option<TlsFiles>,
     /// Connected clients by endpoint (a client is cheap to keep, its pool reused).
     clients: Mutex<HashMap<String, Docker>>,
+    /// The endpoint that answered last: tried first, so a dead manager costs its probe
+    /// timeout once, not on every call.
+    preferred: Mutex<Option<usize>>,
 }
 
 impl DockerSwarm {
@@ -58,6 +61,7 @@ impl DockerSwarm {
             endpoints,
             tls,
             clients: Mutex::new(HashMap::new()),
+            preferred: Mutex::new(None),
         }
     }
 
@@ -95,7 +99,15 @@ impl DockerSwarm {
     /// The first endpoint that answers as a swarm manager and is not `exclude`.
     async fn manager(&self, exclude: Option<&str>) -> Result<Docker, Error> {
         let mut tried = Vec::new();
-        for endpoint in &self.endpoints {
+        let preferred = *self
+            .preferred
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let order = preferred
+            .into_iter()
+            .chain((0..self.endpoints.len()).filter(|i| Some(*i) != preferred));
+        for index in order {
+            let endpoint = &self.endpoints[index];
             let client = match self.client(endpoint) {
                 Ok(client) => client,
                 Err(error) => {
@@ -125,6 +137,10 @@ impl DockerSwarm {
                 tried.push(format!("{endpoint}: the node being acted on"));
                 continue;
             }
+            *self
+                .preferred
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(index);
             return Ok(client);
         }
         Err(Error::NoManager {

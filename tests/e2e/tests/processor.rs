@@ -492,3 +492,126 @@ async fn malformed_and_foreign_messages_mixed_with_a_good_one_neither_crash_nor_
     fixture.remove().await?;
     outcome
 }
+
+#[tokio::test]
+async fn the_processor_reaches_the_managers_over_mutual_tls_past_a_dead_endpoint() -> Result<()> {
+    let bed = Testbed::load()?;
+    let fixture = Fixture::new("tls", 1, Some(JOIN)).await?;
+    let outcome = async {
+        // A first endpoint where nothing answers, then the managers' TLS ports.
+        let hosts: Vec<String> = std::iter::once("tcp://10.77.0.250:2376".to_owned())
+            .chain(bed.managers().map(testbed::Node::docker_tls_host))
+            .collect();
+        let client = testbed::tls::client_dir();
+        let hosts = hosts.join(",");
+        let processor = ProcessorProcess::start(
+            &fixture,
+            &[
+                ("DOCKER_HOSTS", hosts.as_str()),
+                ("DOCKER_CERT_PATH", &client.display().to_string()),
+            ],
+        )?;
+        fixture
+            .put_hook("drain", TERMINATING, 600, "ABANDON")
+            .await?;
+        let instance = fixture.wait_in_service(1).await?.remove(0);
+        let manager = bed.manager().await?;
+        node_id(&manager, &instance).await?;
+        fixture.terminate(&instance).await?;
+        fixture
+            .wait_state(&instance, None, Duration::from_secs(60))
+            .await?;
+        ensure!(
+            completions(&instance).await? == 1,
+            "{:?}",
+            history_of(&instance).await?
+        );
+        ensure!(
+            docker::node_by_instance_id(&manager, &instance)
+                .await?
+                .is_none(),
+            "the node is still in the swarm"
+        );
+        ensure!(
+            processor.logged().contains("removing the node"),
+            "{}",
+            processor.logged()
+        );
+        Ok(())
+    }
+    .await;
+    fixture.remove().await?;
+    outcome
+}
+
+#[tokio::test]
+async fn a_manager_refuses_a_client_without_a_certificate_and_the_processor_refuses_a_manager_of_another_ca()
+-> Result<()> {
+    let bed = Testbed::load()?;
+    let m1 = bed.node("m1")?;
+    let ca = testbed::tls::client_dir().join("ca.pem");
+    // No client certificate: the manager ends the handshake.
+    let script = "import socket, ssl, sys\n\
+        ctx = ssl.create_default_context(cafile=sys.argv[1])\n\
+        try:\n    s = ctx.wrap_socket(socket.create_connection((sys.argv[2], 2376), timeout=5), server_hostname=sys.argv[2])\n    s.sendall(b'GET /_ping HTTP/1.0\\r\\n\\r\\n')\n    print('answered', s.recv(64))\n\
+        except (ssl.SSLError, ConnectionError) as e:\n    print('refused', e)\n";
+    let output = std::process::Command::new("python3")
+        .args(["-c", script, &ca.display().to_string(), &m1.ip.to_string()])
+        .output()?;
+    let said = String::from_utf8_lossy(&output.stdout);
+    ensure!(
+        said.starts_with("refused"),
+        "without a client certificate: {said} {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+
+    // The processor's own certificate but another CA: the manager's certificate is refused.
+    let rogue = std::env::temp_dir().join(format!("e2e-rogue-ca-{}", std::process::id()));
+    std::fs::create_dir_all(&rogue)?;
+    testbed::sh::run(
+        "openssl",
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=rogue",
+            "-keyout",
+            &rogue.join("ca-key.pem").display().to_string(),
+            "-out",
+            &rogue.join("ca.pem").display().to_string(),
+        ],
+    )?;
+    let client = testbed::tls::client_dir();
+    let docker = Docker::connect_with_ssl(
+        &m1.docker_tls_host(),
+        &client.join("key.pem"),
+        &client.join("cert.pem"),
+        &rogue.join("ca.pem"),
+        5,
+        bollard::API_DEFAULT_VERSION,
+    )?;
+    let ping = docker.ping().await;
+    std::fs::remove_dir_all(&rogue)?;
+    ensure!(ping.is_err(), "a manager signed by another CA was trusted");
+    // And with the right CA, the same client is let in.
+    let docker = Docker::connect_with_ssl(
+        &m1.docker_tls_host(),
+        &client.join("key.pem"),
+        &client.join("cert.pem"),
+        &client.join("ca.pem"),
+        5,
+        bollard::API_DEFAULT_VERSION,
+    )?;
+    docker
+        .ping()
+        .await
+        .context("the processor's certificate was refused")?;
+    Ok(())
+}

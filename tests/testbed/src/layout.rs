@@ -29,6 +29,8 @@ pub const PREFIX_LEN: u8 = 24;
 pub const OVERLAY_POOL: &str = "10.78.0.0/16";
 /// moto server's port on loopback.
 pub const MOTO_PORT: u16 = 5000;
+/// The managers' Docker Engine API over mutual TLS, as on AWS.
+pub const DOCKER_TLS_PORT: u16 = 2376;
 /// The Auto Scaling emulator's port (loopback and the bridge).
 pub const AUTOSCALING_PORT: u16 = 5001;
 /// The instance metadata service's port, on the bridge's address.
@@ -98,6 +100,11 @@ impl NodePaths {
     /// dockerd's own `--config-file`, so the host's /etc/docker/daemon.json never applies.
     pub fn daemon_config(&self) -> PathBuf {
         self.data.join("daemon.json")
+    }
+
+    /// The manager's TLS server material (`ca.pem`, `cert.pem`, `key.pem`).
+    pub fn tls(&self) -> PathBuf {
+        self.data.join("tls")
     }
 
     /// dockerd's log.

@@ -16,6 +16,7 @@ pub mod node;
 pub mod procs;
 pub mod service;
 pub mod sh;
+pub mod tls;
 
 use anyhow::{Context, Result, bail};
 use bollard::Docker;

@@ -74,6 +74,11 @@ impl Node {
         format!("unix://{}", self.paths().socket().display())
     }
 
+    /// `tcp://` URL of its Engine API over mutual TLS (managers only).
+    pub fn docker_tls_host(&self) -> String {
+        format!("tcp://{}:{}", self.ip, crate::layout::DOCKER_TLS_PORT)
+    }
+
     /// Its network namespace.
     pub fn netns(&self) -> String {
         format!("{}{}", layout::NETNS_PREFIX, self.name)
@@ -158,6 +163,21 @@ impl Node {
         let label = format!("--label={}={}", layout::INSTANCE_ID_LABEL, self.instance_id);
         let cgroup = format!("--cgroup-parent={}{}", layout::CGROUP_PREFIX, self.name);
         let host = self.docker_host();
+        // Managers also serve the Engine API over mutual TLS on their address, as the stack's
+        // managers do for the processor (the unix socket stays for the test bed itself).
+        let mut tls_args: Vec<String> = Vec::new();
+        if self.role == Role::Manager {
+            let dir = paths.tls();
+            crate::tls::ensure_server(&dir, self.ip)?;
+            tls_args = vec![
+                "-H".into(),
+                self.docker_tls_host(),
+                "--tlsverify".into(),
+                format!("--tlscacert={}", dir.join("ca.pem").display()),
+                format!("--tlscert={}", dir.join("cert.pem").display()),
+                format!("--tlskey={}", dir.join("key.pem").display()),
+            ];
+        }
         let data_root = paths.data_root();
         let exec_root = paths.exec_root();
         let pid_file = paths.pid_file();
@@ -183,6 +203,7 @@ impl Node {
             .arg(&pid_file)
             .arg("-H")
             .arg(&host)
+            .args(&tls_args)
             .arg(&label)
             .arg(&cgroup)
             .arg("--log-level=warn")
