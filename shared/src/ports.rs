@@ -15,6 +15,8 @@ use crate::ids::InstanceId;
 pub struct SwarmView {
     /// The node, `None` when the instance is not in the swarm.
     pub node: Option<NodeFacts>,
+    /// Nodes that have not described themselves yet (joined a moment ago).
+    pub undescribed_nodes: u32,
     /// Raft members.
     pub managers: u32,
     /// Raft members reachable.

@@ -349,6 +349,15 @@ impl SwarmNodes for DockerSwarm {
             .filter(|n| n.manager_status.is_some())
             .collect();
         let mut view = SwarmView {
+            undescribed_nodes: nodes
+                .iter()
+                .filter(|n| {
+                    n.description
+                        .as_ref()
+                        .and_then(|d| d.engine.as_ref())
+                        .is_none()
+                })
+                .count() as u32,
             managers: managers.len() as u32,
             reachable_managers: managers
                 .iter()

@@ -146,6 +146,17 @@ fn launching(seen: &Observation) -> Step {
 
 fn terminating(seen: &Observation) -> Step {
     let Some(node) = &seen.node else {
+        // A node that has just joined lists without its engine labels for a moment: the
+        // instance may be it, and completing now would leave a manager in Raft for good.
+        if seen.undescribed_nodes > 0 && !past_deadline(seen) {
+            return wait(
+                seen,
+                format!(
+                    "{} swarm node(s) have not described themselves yet: the instance may be one of them",
+                    seen.undescribed_nodes
+                ),
+            );
+        }
         return Step::Complete {
             result: ActionResult::Continue,
             reason: "the instance has no node in the swarm (never joined, or drained and removed)"

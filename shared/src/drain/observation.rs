@@ -106,6 +106,9 @@ pub struct Observation {
     pub action: ActionStatus,
     /// The instance's swarm node, `None` when it is not (or no longer) in the swarm.
     pub node: Option<NodeFacts>,
+    /// Nodes that have joined but not yet described themselves (no engine labels yet): the
+    /// instance may be one of them, so "not in the swarm" cannot be concluded while any is.
+    pub undescribed_nodes: u32,
     /// Raft members (managers) in the swarm, the instance's node included if it is one.
     pub managers: u32,
     /// Of those, how many Raft reaches.

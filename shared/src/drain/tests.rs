@@ -38,6 +38,7 @@ fn baseline() -> Observation {
         transition: Transition::Terminating,
         action: ActionStatus::Waiting,
         node: Some(worker()),
+        undescribed_nodes: 0,
         managers: 3,
         reachable_managers: 3,
         tasks_on_node: vec![],
@@ -100,6 +101,31 @@ fn every_branch_of_a_termination() {
             "an instance not in the swarm is completed at once",
             Observation {
                 node: None,
+                ..baseline()
+            },
+            Expect {
+                step: "complete",
+                says: "no node in the swarm",
+            },
+        ),
+        (
+            "an instance not found while a node has not described itself yet waits",
+            Observation {
+                node: None,
+                undescribed_nodes: 1,
+                ..baseline()
+            },
+            Expect {
+                step: "wait",
+                says: "1 swarm node(s) have not described themselves yet",
+            },
+        ),
+        (
+            "past the deadline an undescribed node no longer holds the completion",
+            Observation {
+                node: None,
+                undescribed_nodes: 1,
+                elapsed: Duration::from_secs(901),
                 ..baseline()
             },
             Expect {

@@ -87,7 +87,7 @@ impl Fixture {
             .auto_scaling_group_name(&name)
             .launch_configuration_name(configuration)
             .min_size(0)
-            .max_size(6)
+            .max_size(desired.max(6))
             .desired_capacity(desired)
             .availability_zones("us-east-1a")
             .availability_zones("us-east-1b")
@@ -99,7 +99,10 @@ impl Fixture {
                     .build(),
             )
             .send()
-            .await?;
+            .await
+            .map_err(|e| {
+                anyhow::anyhow!("{}", aws_sdk_autoscaling::error::DisplayErrorContext(e))
+            })?;
         let fixture = Self {
             asg,
             sqs,

@@ -272,6 +272,7 @@ fn parse_and_decide_throughput() -> (f64, f64) {
             state: NodeState::Ready,
             reachable: false,
         }),
+        undescribed_nodes: 0,
         managers: 3,
         reachable_managers: 3,
         tasks_on_node: vec![],
