@@ -74,3 +74,58 @@ fn budget(deadline_ms: u64) -> Duration {
         .saturating_sub(now)
         .saturating_sub(ANSWER_MARGIN)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::fakes::{FakeHooks, FakeSwarm};
+    use aws_lambda_events::event::sqs::SqsMessage;
+
+    fn record(id: &str, body: &str) -> SqsMessage {
+        let mut record = SqsMessage::default();
+        record.message_id = Some(id.to_owned());
+        record.body = Some(body.to_owned());
+        record
+    }
+
+    #[tokio::test]
+    async fn a_batch_reports_only_the_records_that_must_come_back() {
+        let config = Config::from_lookup(|var| {
+            (var == crate::config::vars::GROUPS).then(|| "workers".to_owned())
+        })
+        .expect("valid");
+        let processor = Processor::new(FakeSwarm::with_busy_worker(), FakeHooks::default(), config);
+        let mut event = SqsEvent::default();
+        event.records = vec![
+            record("malformed", "not json"),
+            record("test", r#"{"Event":"autoscaling:TEST_NOTIFICATION"}"#),
+            record(
+                "foreign",
+                r#"{"LifecycleTransition":"autoscaling:EC2_INSTANCE_TERMINATING","EC2InstanceId":"i-0598c7d356eba48d7","AutoScalingGroupName":"someone-else","LifecycleHookName":"h","LifecycleActionToken":"c613620e-07e2-4ed2-a9e2-ef8258911ade"}"#,
+            ),
+            record(
+                "ours",
+                r#"{"LifecycleTransition":"autoscaling:EC2_INSTANCE_TERMINATING","EC2InstanceId":"i-0598c7d356eba48d7","AutoScalingGroupName":"workers","LifecycleHookName":"drain","LifecycleActionToken":"c613620e-07e2-4ed2-a9e2-ef8258911ade"}"#,
+            ),
+        ];
+        let mut context = lambda_runtime::Context::default();
+        context.deadline = (SystemTime::now() + Duration::from_secs(30))
+            .duration_since(UNIX_EPOCH)
+            .expect("after the epoch")
+            .as_millis() as u64;
+        let response = handle(&processor, LambdaEvent::new(event, context))
+            .await
+            .expect("handled");
+        let failed: Vec<&str> = response
+            .batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.as_str())
+            .collect();
+        assert_eq!(failed, ["malformed"]);
+        assert_eq!(
+            processor.hooks().completed.lock().expect("completed").len(),
+            1
+        );
+    }
+}

@@ -7,6 +7,8 @@
 //!   dead-letter queue).
 
 pub mod config;
+#[cfg(test)]
+mod fakes;
 pub mod lambda;
 pub mod processor;
 pub mod serve;

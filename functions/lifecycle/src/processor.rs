@@ -58,6 +58,12 @@ impl<S: SwarmNodes, H: LifecycleHooks> Processor<S, H> {
         &self.config
     }
 
+    /// Its Auto Scaling port (tests look at what it was asked).
+    #[cfg(test)]
+    pub(crate) fn hooks(&self) -> &H {
+        &self.hooks
+    }
+
     /// Everything [`decide`] needs about `action`, read now.
     pub async fn observe(&self, action: &LifecycleAction) -> Result<Observation, Error> {
         let status = self.hooks.status(action).await?;
@@ -221,4 +227,114 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fakes::{FakeHooks, FakeSwarm};
+    use swarm_aws::event::{LifecycleMessage, parse_message};
+
+    fn config() -> Config {
+        Config::from_lookup(|var| {
+            (var == crate::config::vars::GROUPS).then(|| "workers".to_owned())
+        })
+        .expect("valid")
+    }
+
+    fn action() -> LifecycleAction {
+        let body = br#"{"LifecycleTransition":"autoscaling:EC2_INSTANCE_TERMINATING","EC2InstanceId":"i-0598c7d356eba48d7","AutoScalingGroupName":"workers","LifecycleHookName":"drain","LifecycleActionToken":"c613620e-07e2-4ed2-a9e2-ef8258911ade"}"#;
+        let Ok(LifecycleMessage::Action(action)) = parse_message(body) else {
+            panic!("the fixture parses");
+        };
+        action
+    }
+
+    #[tokio::test]
+    async fn a_busy_worker_is_drained_removed_and_completed_in_that_order() {
+        let processor = Processor::new(
+            FakeSwarm::with_busy_worker(),
+            FakeHooks::default(),
+            config(),
+        );
+        let outcome = processor
+            .drive(&action(), Duration::from_secs(5))
+            .await
+            .expect("drives");
+        assert!(
+            matches!(outcome, Outcome::Finished(Step::Complete { .. })),
+            "{outcome:?}"
+        );
+        assert_eq!(
+            *processor.swarm.calls.lock().expect("calls"),
+            ["drain", "remove"]
+        );
+        assert_eq!(
+            processor.hooks.completed.lock().expect("completed").len(),
+            1
+        );
+    }
+
+    #[tokio::test]
+    async fn driving_the_same_action_twice_completes_it_once() {
+        let processor = Processor::new(
+            FakeSwarm::with_busy_worker(),
+            FakeHooks::default(),
+            config(),
+        );
+        processor
+            .drive(&action(), Duration::from_secs(5))
+            .await
+            .expect("first");
+        let again = processor
+            .drive(&action(), Duration::from_secs(5))
+            .await
+            .expect("second");
+        assert!(
+            matches!(again, Outcome::Finished(Step::Done { .. })),
+            "{again:?}"
+        );
+        assert_eq!(
+            processor.hooks.completed.lock().expect("completed").len(),
+            1
+        );
+        assert_eq!(
+            *processor.swarm.calls.lock().expect("calls"),
+            ["drain", "remove"]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_wait_longer_than_the_budget_comes_back_later_having_heartbeated() {
+        let swarm = FakeSwarm::with_busy_worker();
+        // Drained already, but the replica never comes back elsewhere.
+        {
+            let mut view = swarm.view.lock().expect("view");
+            if let Some(node) = view.node.as_mut() {
+                node.availability = swarm_aws::drain::Availability::Drain;
+            }
+        }
+        let processor = Processor::new(swarm, FakeHooks::default(), config());
+        let outcome = processor
+            .drive(&action(), Duration::from_millis(350))
+            .await
+            .expect("drives");
+        assert!(
+            matches!(outcome, Outcome::Later(Step::Wait { .. })),
+            "{outcome:?}"
+        );
+        assert_eq!(
+            *processor.hooks.heartbeats.lock().expect("heartbeats"),
+            1,
+            "one heartbeat per interval"
+        );
+        assert!(
+            processor
+                .hooks
+                .completed
+                .lock()
+                .expect("completed")
+                .is_empty()
+        );
+    }
 }

@@ -1,0 +1,126 @@
+//! Fakes of the ports, for unit tests of the processor's own logic (the drive loop, the
+//! fronts' bookkeeping). They model just enough of a swarm to move: a drain empties the node
+//! and its replicas come back elsewhere at once; a removal takes the node away. The real
+//! swarm is exercised by the end-to-end tests.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use swarm_aws::drain::{
+    ActionResult, ActionStatus, Availability, NodeFacts, NodeRole, NodeState, ServiceFacts,
+    ServiceMode, TaskFacts,
+};
+use swarm_aws::error::Error;
+use swarm_aws::event::LifecycleAction;
+use swarm_aws::ids::InstanceId;
+use swarm_aws::ports::{Answer, LifecycleHooks, SwarmNodes, SwarmView};
+
+/// One worker running one replica of a 2-replica service, in a 3-manager swarm.
+pub struct FakeSwarm {
+    pub view: Mutex<SwarmView>,
+    pub calls: Mutex<Vec<String>>,
+}
+
+impl FakeSwarm {
+    pub fn with_busy_worker() -> Self {
+        Self {
+            view: Mutex::new(SwarmView {
+                node: Some(NodeFacts {
+                    id: "node-w1".into(),
+                    role: NodeRole::Worker,
+                    availability: Availability::Active,
+                    state: NodeState::Ready,
+                    reachable: false,
+                }),
+                undescribed_nodes: 0,
+                managers: 3,
+                reachable_managers: 3,
+                tasks_on_node: vec![TaskFacts {
+                    id: "t1".into(),
+                    service: "web".into(),
+                }],
+                services: vec![ServiceFacts {
+                    name: "web".into(),
+                    mode: ServiceMode::Replicated { desired: 2 },
+                    running_elsewhere: 1,
+                    unplaceable: None,
+                }],
+            }),
+            calls: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn call(&self, what: &str) {
+        self.calls.lock().expect("calls").push(what.to_owned());
+    }
+}
+
+impl SwarmNodes for FakeSwarm {
+    async fn observe(&self, _instance_id: &InstanceId) -> Result<SwarmView, Error> {
+        Ok(self.view.lock().expect("view").clone())
+    }
+
+    async fn demote(&self, _node_id: &str) -> Result<(), Error> {
+        self.call("demote");
+        Ok(())
+    }
+
+    async fn drain(&self, _node_id: &str) -> Result<(), Error> {
+        self.call("drain");
+        let mut view = self.view.lock().expect("view");
+        if let Some(node) = view.node.as_mut() {
+            node.availability = Availability::Drain;
+        }
+        view.tasks_on_node.clear();
+        for service in &mut view.services {
+            service.running_elsewhere = 2;
+        }
+        Ok(())
+    }
+
+    async fn remove(&self, _node_id: &str) -> Result<(), Error> {
+        self.call("remove");
+        self.view.lock().expect("view").node = None;
+        Ok(())
+    }
+
+    async fn changed(&self, at_most: Duration) {
+        tokio::time::sleep(at_most).await;
+    }
+}
+
+/// Auto Scaling holding one instance until its action is completed.
+#[derive(Default)]
+pub struct FakeHooks {
+    pub completed: Mutex<Vec<ActionResult>>,
+    pub heartbeats: Mutex<u32>,
+}
+
+impl LifecycleHooks for FakeHooks {
+    async fn status(&self, _action: &LifecycleAction) -> Result<ActionStatus, Error> {
+        Ok(if self.completed.lock().expect("completed").is_empty() {
+            ActionStatus::Waiting
+        } else {
+            ActionStatus::Ended
+        })
+    }
+
+    async fn complete(
+        &self,
+        _action: &LifecycleAction,
+        result: ActionResult,
+    ) -> Result<Answer, Error> {
+        let mut completed = self.completed.lock().expect("completed");
+        completed.push(result);
+        Ok(if completed.len() == 1 {
+            Answer::Accepted
+        } else {
+            Answer::NoActiveAction
+        })
+    }
+
+    async fn heartbeat(&self, _action: &LifecycleAction) -> Result<Answer, Error> {
+        *self.heartbeats.lock().expect("heartbeats") += 1;
+        Ok(Answer::Accepted)
+    }
+}
