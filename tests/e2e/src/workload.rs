@@ -15,11 +15,16 @@ use testbed::docker;
 /// The node label that ties a fixture's nodes to its services.
 const GROUP_LABEL: &str = "e2e.group";
 
-/// Labels the swarm nodes of `instances` with the group, waiting until each has joined.
-pub async fn label_nodes(manager: &Docker, group: &str, instances: &[String]) -> Result<()> {
+/// Waits until each of `instances` is a ready swarm node (its user data joins it after the
+/// instance is in service); returns the nodes.
+pub async fn wait_joined(
+    manager: &Docker,
+    instances: &[String],
+) -> Result<Vec<bollard::models::Node>> {
     let deadline = Instant::now() + Duration::from_secs(60);
+    let mut nodes = Vec::new();
     for id in instances {
-        let node = loop {
+        nodes.push(loop {
             if let Some(node) = docker::node_by_instance_id(manager, id).await?
                 && docker::is_ready(&node)
             {
@@ -30,7 +35,14 @@ pub async fn label_nodes(manager: &Docker, group: &str, instances: &[String]) ->
                 "instance {id} did not join the swarm"
             );
             tokio::time::sleep(Duration::from_millis(200)).await;
-        };
+        });
+    }
+    Ok(nodes)
+}
+
+/// Labels the swarm nodes of `instances` with the group, waiting until each has joined.
+pub async fn label_nodes(manager: &Docker, group: &str, instances: &[String]) -> Result<()> {
+    for node in wait_joined(manager, instances).await? {
         let node_id = node.id.clone().context("a node without id")?;
         let version = node.version.and_then(|v| v.index).unwrap_or_default() as i64;
         let mut spec: NodeSpec = node.spec.unwrap_or_default();
@@ -126,4 +138,21 @@ pub async fn wait_running(manager: &Docker, name: &str, count: usize) -> Result<
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// One of `instances` whose swarm node runs a task of those on `nodes` (node ids).
+pub async fn instance_running_a_task(
+    manager: &Docker,
+    instances: &[String],
+    nodes: &[String],
+) -> Result<String> {
+    for id in instances {
+        let node = docker::node_by_instance_id(manager, id)
+            .await?
+            .and_then(|n| n.id);
+        if node.is_some_and(|n| nodes.contains(&n)) {
+            return Ok(id.clone());
+        }
+    }
+    anyhow::bail!("no node of {instances:?} runs a task")
 }

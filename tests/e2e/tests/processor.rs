@@ -115,13 +115,7 @@ async fn a_terminated_worker_is_drained_its_replicas_run_elsewhere_and_its_actio
             .await?;
         let processor = ProcessorProcess::start(&fixture, &[])?;
         // An instance whose node runs replicas.
-        let mut victim = None;
-        for id in &instances {
-            if nodes.contains(&node_id(&manager, id).await?) {
-                victim = Some(id.clone());
-            }
-        }
-        let victim = victim.context("no node runs a replica")?;
+        let victim = workload::instance_running_a_task(&manager, &instances, &nodes).await?;
         let victim_node = node_id(&manager, &victim).await?;
         fixture.terminate(&victim).await?;
         let (in_swarm, running) = at_completion(
@@ -193,13 +187,7 @@ async fn the_same_action_delivered_three_times_and_a_processor_killed_mid_drain_
         fixture
             .put_hook("drain", TERMINATING, 3600, "ABANDON")
             .await?;
-        let mut victim = None;
-        for id in &instances {
-            if nodes.contains(&node_id(&manager, id).await?) {
-                victim = Some(id.clone());
-            }
-        }
-        let victim = victim.context("no node runs a replica")?;
+        let victim = workload::instance_running_a_task(&manager, &instances, &nodes).await?;
         let victim_node = node_id(&manager, &victim).await?;
         fixture.terminate(&victim).await?;
         // The notification, and two more copies of it: SQS delivers at least once.
@@ -309,13 +297,7 @@ async fn a_drain_that_outlives_the_hooks_heartbeat_timeout_is_kept_alive_by_hear
             .put_hook("drain", TERMINATING, 120, "ABANDON")
             .await?;
         let _processor = ProcessorProcess::start(&fixture, &[])?;
-        let mut victim = None;
-        for id in &instances {
-            if nodes.contains(&node_id(&manager, id).await?) {
-                victim = Some(id.clone());
-            }
-        }
-        let victim = victim.context("no node runs the replica")?;
+        let victim = workload::instance_running_a_task(&manager, &instances, &nodes).await?;
         let started = Instant::now();
         fixture.terminate(&victim).await?;
         fixture
@@ -516,7 +498,7 @@ async fn the_processor_reaches_the_managers_over_mutual_tls_past_a_dead_endpoint
             .await?;
         let instance = fixture.wait_in_service(1).await?.remove(0);
         let manager = bed.manager().await?;
-        node_id(&manager, &instance).await?;
+        workload::wait_joined(&manager, std::slice::from_ref(&instance)).await?;
         fixture.terminate(&instance).await?;
         fixture
             .wait_state(&instance, None, Duration::from_secs(60))

@@ -92,17 +92,8 @@ pub async fn join_swarm(
     Ok(())
 }
 
-/// The engine label of a swarm node, if set.
-pub fn engine_label<'a>(node: &'a SwarmNode, key: &str) -> Option<&'a str> {
-    node.description
-        .as_ref()?
-        .engine
-        .as_ref()?
-        .labels
-        .as_ref()?
-        .get(key)
-        .map(String::as_str)
-}
+/// The engine label of a swarm node: the product's own reading of it.
+pub use swarm_aws::adapters::docker::engine_label;
 
 /// The swarm node whose engine carries `instance-id=<instance_id>`.
 pub async fn node_by_instance_id(manager: &Docker, instance_id: &str) -> Result<Option<SwarmNode>> {

@@ -41,8 +41,9 @@ pub const EMULATOR_COMMAND: &str = "testbed emulate";
 pub const DEFAULT_TIME_SCALE: f64 = 60.0;
 /// The tag of the image imported on every node.
 pub const IMAGE: &str = "testbed/busybox:latest";
-/// The engine label that carries a node's (made-up) EC2 instance id.
-pub const INSTANCE_ID_LABEL: &str = "instance-id";
+/// The engine label that carries a node's (made-up) EC2 instance id: the one the processor
+/// reads.
+pub use swarm_aws::adapters::docker::INSTANCE_ID_LABEL;
 
 /// The bridge's address: the host as the nodes see it.
 pub fn gateway() -> Ipv4Addr {

@@ -25,7 +25,7 @@ use swarm_aws::drain::{
     ServiceMode, decide,
 };
 use swarm_aws::event::{LifecycleMessage, Transition, parse_message};
-use testbed::{Testbed, docker};
+use testbed::Testbed;
 
 /// One drain's figures, in milliseconds.
 #[derive(Debug, Clone)]
@@ -145,16 +145,7 @@ async fn run(
         let instances = fixture.wait_in_service(3).await?;
         workload::label_nodes(manager, &fixture.name, &instances).await?;
         let nodes = workload::wait_running(manager, service, 2).await?;
-        let mut victim = None;
-        for id in &instances {
-            let node = docker::node_by_instance_id(manager, id)
-                .await?
-                .and_then(|n| n.id);
-            if node.as_ref().is_some_and(|n| nodes.contains(n)) {
-                victim = Some(id.clone());
-            }
-        }
-        let victim = victim.context("no node runs a replica")?;
+        let victim = workload::instance_running_a_task(manager, &instances, &nodes).await?;
         let before = Utc::now();
         fixture
             .asg
