@@ -16,7 +16,7 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 step "build"
 cargo test --workspace --locked --no-run
-cargo build --locked -p testbed -p lifecycle
+cargo build --locked -p testbed -p lifecycle -p e2e --bins
 
 step "template lint"
 /var/cache/swarm-testbed/venv/bin/cfn-lint template.yaml
@@ -36,6 +36,10 @@ eval "$("$testbed" env)"
 step "tests"
 # The end-to-end tests mostly wait on real time (daemons, hooks, timeouts): run them side by side.
 RUST_TEST_THREADS=8 cargo test --workspace --locked 2>&1 | tee "$log"
+
+step "the Lambda front behind a real Lambda runtime API (cargo lambda watch)"
+# After the tests: cargo lambda builds with cargo, which waits on the lock cargo test holds.
+target/debug/lambda-check
 
 step "test bed down, also after a killed run"
 trap - EXIT

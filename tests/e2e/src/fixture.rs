@@ -198,6 +198,25 @@ impl Fixture {
         bail!("no message on {} within a minute", self.name)
     }
 
+    /// The body Auto Scaling sends for `action`, rebuilt field for field (to deliver it again,
+    /// or to hand it to the Lambda front).
+    pub fn notification_body(&self, action: &LifecycleAction) -> String {
+        serde_json::json!({
+            "Origin": "AutoScalingGroup",
+            "Destination": "EC2",
+            "Service": "AWS Auto Scaling",
+            "Time": action.time.map(|t| t.to_rfc3339()),
+            "AccountId": "123456789012",
+            "LifecycleTransition": action.transition.as_aws_str(),
+            "RequestId": "e2e-redelivery",
+            "LifecycleActionToken": action.token.as_str(),
+            "EC2InstanceId": action.instance_id.as_str(),
+            "LifecycleHookName": action.hook.as_str(),
+            "AutoScalingGroupName": self.name,
+        })
+        .to_string()
+    }
+
     /// The next lifecycle action on the queue, test notifications skipped.
     pub async fn next_action(&self) -> Result<LifecycleAction> {
         loop {

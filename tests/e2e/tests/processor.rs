@@ -192,7 +192,7 @@ async fn the_same_action_delivered_three_times_and_a_processor_killed_mid_drain_
         fixture.terminate(&victim).await?;
         // The notification, and two more copies of it: SQS delivers at least once.
         let action = fixture.next_action().await?;
-        let body = fixture_body(&fixture, &action).await?;
+        let body = fixture.notification_body(&action);
         for _ in 0..3 {
             fixture
                 .sqs
@@ -247,28 +247,6 @@ async fn the_same_action_delivered_three_times_and_a_processor_killed_mid_drain_
     let _ = manager.delete_service(&service).await;
     fixture.remove().await?;
     outcome
-}
-
-/// The body Auto Scaling would send for `action`, rebuilt field for field (the fixture's
-/// reader deleted the original).
-async fn fixture_body(
-    fixture: &Fixture,
-    action: &swarm_aws::event::LifecycleAction,
-) -> Result<String> {
-    Ok(serde_json::json!({
-        "Origin": "AutoScalingGroup",
-        "Destination": "EC2",
-        "Service": "AWS Auto Scaling",
-        "Time": action.time.map(|t| t.to_rfc3339()),
-        "AccountId": "123456789012",
-        "LifecycleTransition": action.transition.as_aws_str(),
-        "RequestId": "e2e-duplicate",
-        "LifecycleActionToken": action.token.as_str(),
-        "EC2InstanceId": action.instance_id.as_str(),
-        "LifecycleHookName": action.hook.as_str(),
-        "AutoScalingGroupName": fixture.name,
-    })
-    .to_string())
 }
 
 #[tokio::test]
@@ -535,7 +513,7 @@ async fn a_manager_refuses_a_client_without_a_certificate_and_the_processor_refu
     // No client certificate: the manager ends the handshake.
     let script = "import socket, ssl, sys\n\
         ctx = ssl.create_default_context(cafile=sys.argv[1])\n\
-        try:\n    s = ctx.wrap_socket(socket.create_connection((sys.argv[2], 2376), timeout=5), server_hostname=sys.argv[2])\n    s.sendall(b'GET /_ping HTTP/1.0\\r\\n\\r\\n')\n    print('answered', s.recv(64))\n\
+        try:\n    s = ctx.wrap_socket(socket.create_connection((sys.argv[2], 2376), timeout=30), server_hostname=sys.argv[2])\n    s.sendall(b'GET /_ping HTTP/1.0\\r\\n\\r\\n')\n    print('answered', s.recv(64))\n\
         except (ssl.SSLError, ConnectionError) as e:\n    print('refused', e)\n";
     let output = std::process::Command::new("python3")
         .args(["-c", script, &ca.display().to_string(), &m1.ip.to_string()])

@@ -1,0 +1,206 @@
+//! `lambda-check`: the processor's Lambda front behind a real Lambda runtime API, offline:
+//! `cargo lambda watch` (cargo-lambda from PyPI, in the test bed's virtualenv) runs the
+//! `lifecycle` binary as a Lambda function on this machine (x86_64), and one SQS event of four
+//! records is invoked through its HTTP invoke endpoint, as Lambda's SQS event source would.
+//!
+//! A binary, not a test: `cargo lambda watch` builds with cargo, which waits on the build
+//! lock a running `cargo test` holds. `scripts/test.sh` runs it after the tests.
+
+use anyhow::{Context, Result, ensure};
+use e2e::fixture::{Fixture, JOIN, TERMINATING, history_of};
+use std::fs;
+use std::net::{SocketAddr, TcpStream};
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+use testbed::{Role, Testbed};
+
+/// The port `cargo lambda watch` serves on.
+const PORT: u16 = 9011;
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let fixture = Fixture::new("lambda", 1, Some(JOIN)).await?;
+    let outcome = check(&fixture).await;
+    fixture.remove().await?;
+    outcome?;
+    println!("lambda-check: the Lambda front handled a mixed batch behind a real runtime API");
+    Ok(())
+}
+
+async fn check(fixture: &Fixture) -> Result<()> {
+    let bed = Testbed::load()?;
+    fixture
+        .put_hook("drain", TERMINATING, 3600, "ABANDON")
+        .await?;
+    let instance = fixture.wait_in_service(1).await?.remove(0);
+    let manager = bed.manager().await?;
+    e2e::workload::wait_joined(&manager, std::slice::from_ref(&instance)).await?;
+    fixture.terminate(&instance).await?;
+    let action = fixture.next_action().await?;
+
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()?;
+    let logs = workspace.join("target/debug/e2e-logs");
+    fs::create_dir_all(&logs)?;
+    // Values hold commas (DOCKER_HOSTS), so an env file, not --env-var.
+    let hosts: Vec<String> = bed
+        .nodes
+        .iter()
+        .filter(|n| n.role == Role::Manager)
+        .map(|n| n.docker_host())
+        .collect();
+    let env_file = logs.join("lambda.env");
+    fs::write(
+        &env_file,
+        format!(
+            "SWARM_GROUPS={}\nDOCKER_HOSTS={}\nHEARTBEAT_INTERVAL_SECONDS=1\nPOLL_INTERVAL_MS=100\n",
+            fixture.name,
+            hosts.join(",")
+        ),
+    )?;
+    let venv_bin = testbed::moto::venv().join("bin");
+    let path = format!(
+        "{}:{}",
+        venv_bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let log = fs::File::create(logs.join("lambda-watch.log"))?;
+    let mut watch = Command::new("cargo")
+        .args([
+            "lambda",
+            "watch",
+            "--package",
+            "lifecycle",
+            "--bin",
+            "lifecycle",
+            "--ignore-changes",
+        ])
+        .args([
+            "--invoke-port",
+            &PORT.to_string(),
+            "--timeout",
+            "60",
+            "--env-file",
+        ])
+        .arg(&env_file)
+        .current_dir(&workspace)
+        .env("PATH", path)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .process_group(0)
+        .spawn()
+        .context("cannot start `cargo lambda watch`: scripts/setup.sh installs cargo-lambda")?;
+    let outcome = invoke(fixture, &action, &instance).await;
+    // cargo execs cargo-lambda in place: SIGTERM to that pid stops its function instances,
+    // SIGKILL then stops it for sure; never an unbounded wait.
+    for signal in ["-TERM", "-KILL"] {
+        if watch.try_wait()?.is_some() {
+            break;
+        }
+        let _ = Command::new("kill")
+            .args([signal, &watch.id().to_string()])
+            .status();
+        for _ in 0..30 {
+            if watch.try_wait()?.is_some() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    outcome.with_context(|| format!("see {}", logs.join("lambda-watch.log").display()))
+}
+
+async fn invoke(
+    fixture: &Fixture,
+    action: &swarm_aws::event::LifecycleAction,
+    instance: &str,
+) -> Result<()> {
+    let addr: SocketAddr = ([127, 0, 0, 1], PORT).into();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
+        ensure!(
+            Instant::now() < deadline,
+            "cargo lambda watch did not listen on {addr}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let record = |id: &str, body: &str| {
+        serde_json::json!({
+            "messageId": id,
+            "receiptHandle": format!("handle-{id}"),
+            "body": body,
+            "attributes": {"ApproximateReceiveCount": "1"},
+            "messageAttributes": {},
+            "eventSource": "aws:sqs",
+            "eventSourceARN": format!("arn:aws:sqs:us-east-1:123456789012:{}", fixture.name),
+            "awsRegion": "us-east-1",
+        })
+    };
+    let foreign = serde_json::json!({
+        "LifecycleTransition": "autoscaling:EC2_INSTANCE_TERMINATING",
+        "EC2InstanceId": "i-0f0f0f0f0f0f0f0f0",
+        "AutoScalingGroupName": "someone-elses-group",
+        "LifecycleHookName": "theirs",
+        "LifecycleActionToken": "11111111-2222-4333-8444-555555555555",
+    });
+    let event = serde_json::json!({"Records": [
+        record("m-bad", "not json"),
+        record("m-test", r#"{"Event":"autoscaling:TEST_NOTIFICATION"}"#),
+        record("m-foreign", &foreign.to_string()),
+        record("m-ours", &fixture.notification_body(action)),
+    ]});
+    // curl, as an SQS event source would post it: cargo-lambda's runtime server mishandles
+    // an HTTP/1.0 client (the function then dies on a malformed `/next`).
+    let url = format!("http://{addr}/2015-03-31/functions/lifecycle/invocations");
+    let event_file = std::env::temp_dir().join(format!("lambda-check-{}.json", std::process::id()));
+    fs::write(&event_file, event.to_string())?;
+    let output = tokio::process::Command::new("curl")
+        .args([
+            "-sS",
+            "-m",
+            "90",
+            "-o",
+            "-",
+            "-w",
+            "\n%{http_code}",
+            "-X",
+            "POST",
+            "--data-binary",
+        ])
+        .arg(format!("@{}", event_file.display()))
+        .arg(&url)
+        .output()
+        .await
+        .context("cannot run curl: scripts/setup.sh installs it")?;
+    fs::remove_file(&event_file)?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    let (body, status) = text.rsplit_once('\n').context("no status from curl")?;
+    let status: u16 = status.trim().parse().unwrap_or(0);
+    ensure!(status == 200, "the invocation answered {status}: {body}");
+    let response: serde_json::Value =
+        serde_json::from_str(body).with_context(|| format!("not JSON: {body}"))?;
+    let failures: Vec<&str> = response["batchItemFailures"]
+        .as_array()
+        .context("no batchItemFailures")?
+        .iter()
+        .filter_map(|f| f["itemIdentifier"].as_str())
+        .collect();
+    ensure!(
+        failures == ["m-bad"],
+        "reported {failures:?}, expected only m-bad: {body}"
+    );
+    fixture
+        .wait_state(instance, None, Duration::from_secs(30))
+        .await?;
+    let completed = history_of(instance)
+        .await?
+        .iter()
+        .filter(|h| h.ends_with("completed with CONTINUE"))
+        .count();
+    ensure!(completed == 1, "{:?}", history_of(instance).await?);
+    Ok(())
+}
