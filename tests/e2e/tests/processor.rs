@@ -575,3 +575,102 @@ async fn a_manager_refuses_a_client_without_a_certificate_and_the_processor_refu
         .context("the processor's certificate was refused")?;
     Ok(())
 }
+
+#[tokio::test]
+async fn sigterm_mid_drain_releases_the_message_at_once_and_another_processor_finishes()
+-> Result<()> {
+    let fixture = Fixture::new("sigterm", 3, Some(JOIN)).await?;
+    let manager = Testbed::load()?.manager().await?;
+    let service = format!("{}-slow", fixture.name);
+    let outcome = async {
+        let instances = fixture.wait_in_service(3).await?;
+        workload::label_nodes(&manager, &fixture.name, &instances).await?;
+        // Tasks that ignore SIGTERM: the drain takes the 6 s stop grace period.
+        workload::deploy(
+            &manager,
+            &service,
+            &fixture.name,
+            2,
+            1,
+            true,
+            Duration::from_secs(6),
+        )
+        .await?;
+        let nodes = workload::wait_running(&manager, &service, 2).await?;
+        fixture
+            .put_hook("drain", TERMINATING, 3600, "ABANDON")
+            .await?;
+        // A long visibility timeout: only an explicit release makes the message visible soon.
+        let mut first = ProcessorProcess::start(&fixture, &[("VISIBILITY_TIMEOUT_SECONDS", "30")])?;
+        let victim = workload::instance_running_a_task(&manager, &instances, &nodes).await?;
+        let victim_node = node_id(&manager, &victim).await?;
+        fixture.terminate(&victim).await?;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let availability = manager
+                .inspect_node(&victim_node)
+                .await?
+                .spec
+                .and_then(|s| s.availability);
+            if availability == Some(bollard::models::NodeSpecAvailabilityEnum::DRAIN) {
+                break;
+            }
+            ensure!(Instant::now() < deadline, "the drain never started");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let stopping = Instant::now();
+        let status = first.stop()?;
+        ensure!(status.success(), "serve exited with {status} on SIGTERM");
+        ensure!(
+            stopping.elapsed() < Duration::from_secs(5),
+            "serve took {:?} to stop",
+            stopping.elapsed()
+        );
+        ensure!(
+            first.logged().contains("released for another consumer"),
+            "{}",
+            first.logged()
+        );
+        // Visible again now, not in 30 s.
+        let visible = fixture
+            .sqs
+            .receive_message()
+            .queue_url(&fixture.queue_url)
+            .wait_time_seconds(5)
+            .send()
+            .await?
+            .messages
+            .unwrap_or_default();
+        ensure!(
+            visible.len() == 1,
+            "the released message is not visible: {visible:?}"
+        );
+        let handle = visible[0]
+            .receipt_handle
+            .clone()
+            .context("no receipt handle")?;
+        fixture
+            .sqs
+            .change_message_visibility()
+            .queue_url(&fixture.queue_url)
+            .receipt_handle(handle)
+            .visibility_timeout(0)
+            .send()
+            .await?;
+        let _second = ProcessorProcess::start(&fixture, &[])?;
+        fixture
+            .wait_state(&victim, None, Duration::from_secs(60))
+            .await?;
+        ensure!(
+            completions(&victim).await? == 1,
+            "{:?}",
+            history_of(&victim).await?
+        );
+        wait_queue_empty(&fixture, Duration::from_secs(20)).await?;
+        Ok(())
+    }
+    .await;
+    let _ = manager.delete_service(&service).await;
+    fixture.remove().await?;
+    outcome
+}
