@@ -16,7 +16,7 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 step "build"
 cargo test --workspace --locked --no-run
-cargo build --locked -p testbed -p lifecycle -p e2e --bins
+cargo build --locked -p testbed -p lifecycle -p bootstrap -p e2e --bins
 
 step "template lint"
 /var/cache/swarm-testbed/venv/bin/cfn-lint template.yaml

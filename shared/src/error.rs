@@ -37,6 +37,18 @@ pub enum Error {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// A DynamoDB call failed.
+    #[error("DynamoDB call `{call}` failed")]
+    DynamoDb {
+        /// The action.
+        call: &'static str,
+        /// The SDK's error, with its context.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The cluster record in the table is not one this code wrote.
+    #[error("the cluster record is malformed: {0}")]
+    MalformedRecord(String),
     /// An SQS call failed.
     #[error("SQS call `{call}` failed")]
     Sqs {

@@ -2,12 +2,14 @@
 //! the test bed.
 //!
 //! - [`event`]: one parser from an SQS message body to a typed lifecycle event;
+//! - [`cluster`]: the cluster record the nodes find their swarm through;
 //! - [`drain`]: the drain state machine, sans IO: from what was observed to the next step;
 //! - [`ids`]: validated newtypes for instance ids, group and hook names, action tokens;
 //! - [`ports`]: the small traits the processor observes and acts through, and
 //!   [`adapters`]: them over bollard and the AWS SDK; [`error`]: how those calls fail.
 
 pub mod adapters;
+pub mod cluster;
 pub mod drain;
 pub mod error;
 pub mod event;

@@ -5,6 +5,7 @@
 use std::future::Future;
 use std::time::Duration;
 
+use crate::cluster::{ClusterRecord, Swarm};
 use crate::drain::{ActionResult, ActionStatus, NodeFacts, ServiceFacts, TaskFacts};
 use crate::error::Error;
 use crate::event::LifecycleAction;
@@ -103,4 +104,26 @@ pub trait Queue: Send + Sync {
         receipt_handle: &str,
         after: Duration,
     ) -> impl Future<Output = Result<(), Error>> + Send;
+}
+
+/// Whether a conditional write won.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claim {
+    /// This caller wrote first: it initialises the swarm.
+    Won,
+    /// Someone else did.
+    Lost,
+}
+
+/// The cluster record's store (DynamoDB).
+pub trait ClusterStore: Send + Sync {
+    /// The record, if any.
+    fn read(&self) -> impl Future<Output = Result<Option<ClusterRecord>, Error>> + Send;
+    /// Writes `Initializing { owner }` unless a record exists: exactly one caller ever wins.
+    fn claim(&self, owner: &str) -> impl Future<Output = Result<Claim, Error>> + Send;
+    /// Replaces the claim of `owner` with the swarm (conditional on the claim being its own).
+    fn publish(&self, owner: &str, swarm: &Swarm)
+    -> impl Future<Output = Result<(), Error>> + Send;
+    /// Adds a manager's address to the recorded swarm (idempotent).
+    fn add_manager(&self, address: &str) -> impl Future<Output = Result<(), Error>> + Send;
 }

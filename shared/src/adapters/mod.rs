@@ -3,4 +3,6 @@
 
 pub mod autoscaling;
 pub mod docker;
+pub mod dynamodb;
+pub mod engine;
 pub mod sqs;

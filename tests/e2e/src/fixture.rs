@@ -5,6 +5,7 @@ use anyhow::{Context, Result, bail, ensure};
 use aws_sdk_autoscaling::Client as AutoScaling;
 use aws_sdk_autoscaling::types::Tag;
 use aws_sdk_sqs::Client as Sqs;
+use base64::Engine as _;
 use bollard::query_parameters::DeleteNodeOptions;
 use chrono::{DateTime, Utc};
 use std::time::{Duration, Instant};
@@ -34,6 +35,17 @@ pub struct Fixture {
 /// declared worker group uses it.
 pub const JOIN: &str = "testbed-worker";
 
+/// What the group's instances are launched with.
+#[derive(Debug, Clone, Copy)]
+pub enum Launch<'a> {
+    /// An existing launch configuration (such as [`JOIN`]).
+    Existing(&'a str),
+    /// A new launch configuration without user data: the nodes start, join nothing.
+    Blank,
+    /// A new launch configuration whose user data is this script.
+    UserData(&'a str),
+}
+
 impl Fixture {
     /// A group `name` of `desired` workers in two zones, launched with the launch
     /// configuration `configuration` (a new one without user data when `None`: the nodes
@@ -49,6 +61,17 @@ impl Fixture {
         configuration: Option<&str>,
         role: &str,
     ) -> Result<Self> {
+        let launch = match configuration {
+            Some(existing) => Launch::Existing(existing),
+            None => Launch::Blank,
+        };
+        let fixture = Self::create(name, desired, launch, role).await?;
+        fixture.wait_in_service(desired as usize).await?;
+        Ok(fixture)
+    }
+
+    /// The group, created without waiting for its instances.
+    pub async fn create(name: &str, desired: i32, launch: Launch<'_>, role: &str) -> Result<Self> {
         let config = crate::sdk_config().await?;
         let (asg, sqs) = (AutoScaling::new(&config), Sqs::new(&config));
         let name = format!("e2e-{name}-{}", std::process::id());
@@ -71,13 +94,20 @@ impl Fixture {
                     .cloned()
             })
             .context("no queue arn")?;
-        let configuration = match configuration {
-            Some(existing) => existing.to_owned(),
-            None => {
+        let configuration = match launch {
+            Launch::Existing(existing) => existing.to_owned(),
+            Launch::Blank | Launch::UserData(_) => {
+                let user_data = match launch {
+                    Launch::UserData(script) => {
+                        Some(base64::engine::general_purpose::STANDARD.encode(script))
+                    }
+                    _ => None,
+                };
                 asg.create_launch_configuration()
                     .launch_configuration_name(&name)
                     .image_id("ami-0e2e")
                     .instance_type("t3.micro")
+                    .set_user_data(user_data)
                     .send()
                     .await?;
                 name.clone()
@@ -103,15 +133,13 @@ impl Fixture {
             .map_err(|e| {
                 anyhow::anyhow!("{}", aws_sdk_autoscaling::error::DisplayErrorContext(e))
             })?;
-        let fixture = Self {
+        Ok(Self {
             asg,
             sqs,
             name,
             queue_url,
             queue_arn,
-        };
-        fixture.wait_in_service(desired as usize).await?;
-        Ok(fixture)
+        })
     }
 
     /// Puts a hook on the group that notifies the fixture's queue.

@@ -14,10 +14,27 @@ pub async fn sdk_config() -> Result<aws_config::SdkConfig> {
         "AWS_ENDPOINT_URL is unset: run `eval \"$(testbed env)\"` first (scripts/test.sh does)",
     )?;
     anyhow::ensure!(
-        endpoint.starts_with("http://127.0.0.1"),
+        endpoint == testbed::moto::endpoint(),
         "AWS_ENDPOINT_URL={endpoint} is not the test bed's moto"
     );
     Ok(aws_config::defaults(aws_config::BehaviorVersion::latest())
         .load()
         .await)
+}
+
+/// A binary of the workspace (`lifecycle`, `bootstrap`), next to this test
+/// (`target/debug/deps/..`) or binary (`target/debug/..`).
+pub fn binary(name: &str) -> Result<std::path::PathBuf> {
+    let exe = std::env::current_exe()?;
+    exe.ancestors()
+        .skip(1)
+        .take(2)
+        .map(|dir| dir.join(name))
+        .find(|path| path.exists())
+        .with_context(|| {
+            format!(
+                "{name} is missing next to {}: `cargo build -p {name}` (scripts/test.sh does)",
+                exe.display()
+            )
+        })
 }

@@ -21,20 +21,7 @@ impl ProcessorProcess {
     /// the test bed over its socket, with the test timings (heartbeat every second, swarm
     /// observed every 100 ms, a message hidden 5 s at a time), `extra` on top.
     pub fn start(fixture: &Fixture, extra: &[(&str, &str)]) -> Result<Self> {
-        // Next to a test (target/debug/deps/..) or a binary (target/debug/..) of this crate.
-        let exe = std::env::current_exe()?;
-        let binary = exe
-            .ancestors()
-            .skip(1)
-            .take(2)
-            .map(|dir| dir.join("lifecycle"))
-            .find(|path| path.exists())
-            .unwrap_or_else(|| exe.with_file_name("lifecycle"));
-        anyhow::ensure!(
-            binary.exists(),
-            "{} is missing: `cargo build -p lifecycle` (scripts/test.sh does)",
-            binary.display()
-        );
+        let binary = crate::binary("lifecycle")?;
         let bed = Testbed::load()?;
         let hosts: Vec<String> = bed
             .nodes

@@ -17,7 +17,7 @@ pub fn venv() -> PathBuf {
 
 /// The endpoint URL of the running server.
 pub fn endpoint() -> String {
-    format!("http://127.0.0.1:{}", layout::MOTO_PORT)
+    format!("http://{}:{}", layout::gateway(), layout::MOTO_PORT)
 }
 
 /// Starts moto server unless one answers already, and waits until it does.
@@ -33,7 +33,14 @@ pub fn start() -> Result<()> {
         );
     }
     let mut command = Command::new(&server);
-    command.args(["-H", "127.0.0.1", "-p", &layout::MOTO_PORT.to_string()]);
+    // On the bridge's address, not loopback: a node's boot script reaches it from inside the
+    // node's namespace as an instance reaches AWS (the host reaches the bridge too).
+    command.args([
+        "-H",
+        &layout::gateway().to_string(),
+        "-p",
+        &layout::MOTO_PORT.to_string(),
+    ]);
     crate::procs::start_server(
         command,
         &Path::new(layout::DATA_DIR).join("moto.log"),
@@ -43,7 +50,7 @@ pub fn start() -> Result<()> {
 
 /// Whether moto answers on its port (its own API, `GET /moto-api/`, must say 200).
 pub fn answers() -> bool {
-    let addr = ([127, 0, 0, 1], layout::MOTO_PORT).into();
+    let addr = (layout::gateway(), layout::MOTO_PORT).into();
     matches!(
         crate::http::get(addr, "/moto-api/", Duration::from_secs(5)),
         Ok((200, _))

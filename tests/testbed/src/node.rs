@@ -247,6 +247,23 @@ impl Node {
         crate::cleanup::unmount_under(&[&self.paths().run, &self.paths().data]);
     }
 
+    /// Restarts its daemon as a reboot or `systemctl restart docker` would: SIGTERM, a wait
+    /// for it to stop its containers and exit (SIGKILL after 30 s), then a fresh start.
+    pub async fn restart_daemon(&self) -> Result<()> {
+        let pid = fs::read_to_string(self.paths().pid_file())
+            .with_context(|| format!("{} has no pid file: is its daemon running?", self.name))?;
+        procs::signal(
+            &[pid.trim().parse().context("a pid file without a pid")?],
+            "TERM",
+        );
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !procs::of_node(&self.name).is_empty() && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        self.kill();
+        self.start_daemon().await
+    }
+
     /// Cuts the node off the network (its link goes down); its daemon keeps running.
     pub fn cut(&self) -> Result<()> {
         sh::run("ip", &["link", "set", &self.veth(), "down"]).map(drop)

@@ -156,8 +156,8 @@ async fn emulate(time_scale: f64) -> Result<()> {
     let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let exe = std::env::current_exe()?;
     let gateway = layout::gateway();
-    // What a node's user data can reach from inside its namespace: the emulator and the
-    // instance metadata on the bridge.
+    // What a node's user data can reach from inside its namespace: moto, the emulator and
+    // the instance metadata, all on the bridge.
     let boot_env = vec![
         (
             "AWS_EC2_METADATA_SERVICE_ENDPOINT".to_owned(),

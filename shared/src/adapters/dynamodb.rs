@@ -1,0 +1,221 @@
+//! [`ClusterStore`] over DynamoDB, with `aws-sdk-dynamodb`: one item (`pk = "cluster"`) in the
+//! stack's table, created with `attribute_not_exists(pk)` so that exactly one manager ever
+//! initialises the swarm, even when every manager boots in the same second.
+//!
+//! The join tokens sit in the item: the table is encrypted at rest and only the nodes' role
+//! may read it; they are never logged (see [`crate::cluster::JoinToken`]).
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::types::AttributeValue;
+
+use crate::cluster::{ClusterRecord, JoinToken, Swarm};
+use crate::error::Error;
+use crate::ports::{Claim, ClusterStore};
+
+/// The partition key of the one item.
+const KEY: &str = "cluster";
+
+/// The cluster record in a DynamoDB table whose partition key is `pk` (a string).
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+}
+
+impl DynamoStore {
+    /// The record in `table`.
+    pub fn new(client: Client, table: String) -> Self {
+        Self { client, table }
+    }
+}
+
+fn failed<E, R>(call: &'static str, error: SdkError<E, R>) -> Error
+where
+    E: std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    Error::DynamoDb {
+        call,
+        source: DisplayErrorContext(error).to_string().into(),
+    }
+}
+
+fn string(item: &HashMap<String, AttributeValue>, name: &str) -> Result<String, Error> {
+    item.get(name)
+        .and_then(|v| v.as_s().ok())
+        .cloned()
+        .ok_or_else(|| Error::MalformedRecord(format!("no string `{name}`")))
+}
+
+/// Reads the item (pure, so it is unit-tested).
+fn record(item: &HashMap<String, AttributeValue>) -> Result<ClusterRecord, Error> {
+    match string(item, "status")?.as_str() {
+        "initializing" => Ok(ClusterRecord::Initializing {
+            owner: string(item, "owner")?,
+        }),
+        "ready" => Ok(ClusterRecord::Ready(Swarm {
+            id: string(item, "swarm_id")?,
+            managers: item
+                .get("managers")
+                .and_then(|v| v.as_l().ok())
+                .map(|list| list.iter().filter_map(|v| v.as_s().ok().cloned()).collect())
+                .unwrap_or_default(),
+            manager_token: JoinToken::new(string(item, "manager_token")?),
+            worker_token: JoinToken::new(string(item, "worker_token")?),
+        })),
+        other => Err(Error::MalformedRecord(format!("unknown status `{other}`"))),
+    }
+}
+
+impl ClusterStore for DynamoStore {
+    async fn read(&self) -> Result<Option<ClusterRecord>, Error> {
+        let answer = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(KEY.into()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| failed("GetItem", e))?;
+        answer.item.as_ref().map(record).transpose()
+    }
+
+    async fn claim(&self, owner: &str) -> Result<Claim, Error> {
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", AttributeValue::S(KEY.into()))
+            .item("status", AttributeValue::S("initializing".into()))
+            .item("owner", AttributeValue::S(owner.into()))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match put {
+            Ok(_) => Ok(Claim::Won),
+            Err(error)
+                if error
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(Claim::Lost)
+            }
+            Err(error) => Err(failed("PutItem", error)),
+        }
+    }
+
+    async fn publish(&self, owner: &str, swarm: &Swarm) -> Result<(), Error> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", AttributeValue::S(KEY.into()))
+            .item("status", AttributeValue::S("ready".into()))
+            .item("owner", AttributeValue::S(owner.into()))
+            .item("swarm_id", AttributeValue::S(swarm.id.clone()))
+            .item(
+                "managers",
+                AttributeValue::L(
+                    swarm
+                        .managers
+                        .iter()
+                        .cloned()
+                        .map(AttributeValue::S)
+                        .collect(),
+                ),
+            )
+            .item(
+                "manager_token",
+                AttributeValue::S(swarm.manager_token.expose().into()),
+            )
+            .item(
+                "worker_token",
+                AttributeValue::S(swarm.worker_token.expose().into()),
+            )
+            .condition_expression("#owner = :owner")
+            .expression_attribute_names("#owner", "owner")
+            .expression_attribute_values(":owner", AttributeValue::S(owner.into()))
+            .send()
+            .await
+            .map_err(|e| failed("PutItem", e))?;
+        Ok(())
+    }
+
+    async fn add_manager(&self, address: &str) -> Result<(), Error> {
+        let known = match self.read().await? {
+            Some(ClusterRecord::Ready(swarm)) => swarm.managers.iter().any(|m| m == address),
+            _ => {
+                return Err(Error::MalformedRecord(
+                    "no ready swarm to add a manager to".into(),
+                ));
+            }
+        };
+        if known {
+            return Ok(());
+        }
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(KEY.into()))
+            .update_expression("SET managers = list_append(managers, :address)")
+            .condition_expression("#status = :ready")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(
+                ":address",
+                AttributeValue::L(vec![AttributeValue::S(address.into())]),
+            )
+            .expression_attribute_values(":ready", AttributeValue::S("ready".into()))
+            .send()
+            .await
+            .map_err(|e| failed("UpdateItem", e))?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(pairs: &[(&str, &str)]) -> HashMap<String, AttributeValue> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), AttributeValue::S((*v).to_owned())))
+            .collect()
+    }
+
+    #[test]
+    fn a_claim_and_a_ready_swarm_are_read_back() {
+        let claim = record(&item(&[("status", "initializing"), ("owner", "i-1")])).expect("claim");
+        assert_eq!(
+            claim,
+            ClusterRecord::Initializing {
+                owner: "i-1".into()
+            }
+        );
+        let mut ready = item(&[
+            ("status", "ready"),
+            ("swarm_id", "s1"),
+            ("manager_token", "SWMTKN-m"),
+            ("worker_token", "SWMTKN-w"),
+        ]);
+        ready.insert(
+            "managers".into(),
+            AttributeValue::L(vec![AttributeValue::S("10.0.1.10:2377".into())]),
+        );
+        let ClusterRecord::Ready(swarm) = record(&ready).expect("ready") else {
+            panic!("not ready");
+        };
+        assert_eq!(swarm.managers, ["10.0.1.10:2377"]);
+        assert_eq!(swarm.worker_token.expose(), "SWMTKN-w");
+    }
+
+    #[test]
+    fn a_record_this_code_did_not_write_is_refused_with_what_is_wrong() {
+        let error = record(&item(&[("status", "ready")])).expect_err("no swarm id");
+        assert!(error.to_string().contains("swarm_id"), "{error}");
+        let error = record(&item(&[("status", "weird")])).expect_err("unknown");
+        assert!(error.to_string().contains("weird"), "{error}");
+    }
+}

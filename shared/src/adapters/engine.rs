@@ -1,0 +1,103 @@
+//! The node's own Docker engine, for the node bootstrap: is it in a swarm, does it carry its
+//! instance-id label, initialise or join a swarm. Through `bollard` over the local socket.
+
+use bollard::Docker;
+use bollard::models::{LocalNodeState, SwarmInitRequest, SwarmJoinRequest};
+
+use crate::cluster::{JoinToken, Swarm};
+use crate::error::Error;
+
+/// The engine's swarm state as the bootstrap needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EngineState {
+    /// Whether it is an active member of a swarm.
+    pub in_swarm: bool,
+    /// Whether it is a manager.
+    pub is_manager: bool,
+    /// Its engine labels (`key=value`).
+    pub labels: Vec<String>,
+}
+
+/// The local engine.
+pub struct LocalEngine {
+    docker: Docker,
+}
+
+impl LocalEngine {
+    /// The engine at `host` (`unix:///var/run/docker.sock`).
+    pub fn connect(host: &str) -> Result<Self, Error> {
+        let docker = Docker::connect_with_unix(host, 60, bollard::API_DEFAULT_VERSION).map_err(
+            |source| Error::Endpoint {
+                endpoint: host.to_owned(),
+                source,
+            },
+        )?;
+        Ok(Self { docker })
+    }
+
+    /// Its swarm state and labels.
+    pub async fn state(&self) -> Result<EngineState, Error> {
+        let info = self.docker.info().await.map_err(|source| Error::Docker {
+            call: "info",
+            source,
+        })?;
+        let swarm = info.swarm.unwrap_or_default();
+        Ok(EngineState {
+            in_swarm: swarm.local_node_state == Some(LocalNodeState::ACTIVE),
+            is_manager: swarm.control_available == Some(true),
+            labels: info.labels.unwrap_or_default(),
+        })
+    }
+
+    /// Initialises a new swarm advertising `address`; returns it as the record holds it.
+    pub async fn init(&self, address: &str) -> Result<Swarm, Error> {
+        self.docker
+            .init_swarm(SwarmInitRequest {
+                listen_addr: Some("0.0.0.0:2377".into()),
+                advertise_addr: Some(address.into()),
+                ..Default::default()
+            })
+            .await
+            .map_err(|source| Error::Docker {
+                call: "swarm init",
+                source,
+            })?;
+        let swarm = self
+            .docker
+            .inspect_swarm()
+            .await
+            .map_err(|source| Error::Docker {
+                call: "swarm inspect",
+                source,
+            })?;
+        let tokens = swarm.join_tokens.unwrap_or_default();
+        Ok(Swarm {
+            id: swarm.id.unwrap_or_default(),
+            managers: vec![format!("{address}:2377")],
+            manager_token: JoinToken::new(tokens.manager.unwrap_or_default()),
+            worker_token: JoinToken::new(tokens.worker.unwrap_or_default()),
+        })
+    }
+
+    /// Joins the swarm through any of `managers` with `token`, advertising `address`.
+    pub async fn join(
+        &self,
+        managers: &[String],
+        token: &JoinToken,
+        address: &str,
+    ) -> Result<(), Error> {
+        self.docker
+            .join_swarm(SwarmJoinRequest {
+                listen_addr: Some("0.0.0.0:2377".into()),
+                advertise_addr: Some(address.into()),
+                remote_addrs: Some(managers.to_vec()),
+                join_token: Some(token.expose().into()),
+                ..Default::default()
+            })
+            .await
+            .map_err(|source| Error::Docker {
+                call: "swarm join",
+                source,
+            })
+    }
+}
