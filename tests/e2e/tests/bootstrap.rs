@@ -199,3 +199,232 @@ async fn three_managers_and_two_workers_launched_at_once_form_one_swarm_every_ti
     );
     Ok(())
 }
+
+/// The first instance of the group other than `not`, waiting up to a minute for one.
+async fn first_instance(group: &Fixture, not: Option<&str>) -> Result<String> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(found) = group
+            .instances()
+            .await?
+            .into_iter()
+            .map(|i| i.0)
+            .find(|id| Some(id.as_str()) != not)
+        {
+            return Ok(found);
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "no new instance in {}",
+            group.name
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// A client of the engine of `instance`'s node.
+async fn engine_of(instance: &str) -> Result<bollard::Docker> {
+    let bed = Testbed::load()?;
+    let node = bed
+        .nodes
+        .iter()
+        .find(|n| n.instance_id == instance)
+        .with_context(|| format!("no node for {instance}"))?;
+    testbed::docker::connect(&node.docker_host()).await
+}
+
+#[tokio::test]
+async fn workers_scaled_from_two_to_four_join_are_admitted_by_the_launch_hook_and_run_tasks()
+-> Result<()> {
+    let dynamodb = aws_sdk_dynamodb::Client::new(&e2e::sdk_config().await?);
+    let table = format!("e2e-boot-scale-{}", std::process::id());
+    create_table(&dynamodb, &table).await?;
+    let managers = Fixture::create(
+        "scale-m",
+        1,
+        Launch::UserData(&user_data("manager", &table)?),
+        "manager",
+    )
+    .await?;
+    let workers = Fixture::create(
+        "scale-w",
+        2,
+        Launch::UserData(&user_data("worker", &table)?),
+        "worker",
+    )
+    .await?;
+    let outcome = async {
+        let manager = managers.wait_in_service(1).await?.remove(0);
+        let mut instances = vec![manager.clone()];
+        instances.extend(workers.wait_in_service(2).await?);
+        wait_one_swarm(&instances, 1).await?;
+        let bed = Testbed::load()?;
+        let manager_node = bed
+            .nodes
+            .iter()
+            .find(|n| n.instance_id == manager)
+            .context("no manager node")?;
+        // The processor of this swarm admits the group's launches.
+        workers
+            .put_hook("admit", e2e::fixture::LAUNCHING, 600, "ABANDON")
+            .await?;
+        let _processor = e2e::processor::ProcessorProcess::start(
+            &workers,
+            &[
+                ("DOCKER_HOSTS", manager_node.docker_host().as_str()),
+                ("LAUNCH_DEADLINE_SECONDS", "60"),
+            ],
+        )?;
+        workers.set_desired(4).await?;
+        let all = workers.wait_in_service(4).await?;
+        let new: Vec<&String> = all.iter().filter(|id| !instances.contains(id)).collect();
+        ensure!(new.len() == 2, "{all:?}");
+        for id in &new {
+            let history = e2e::fixture::history_of(id).await?;
+            ensure!(
+                history
+                    .iter()
+                    .any(|h| h == "hook admit: completed with CONTINUE"),
+                "{id}: {history:?}"
+            );
+        }
+        // Every worker runs a task of a service spread one per worker.
+        let docker = engine_of(&manager).await?;
+        docker
+            .create_service(
+                bollard::models::ServiceSpec {
+                    name: Some("spread".into()),
+                    mode: Some(bollard::models::ServiceSpecMode {
+                        replicated: Some(bollard::models::ServiceSpecModeReplicated {
+                            replicas: Some(4),
+                        }),
+                        ..Default::default()
+                    }),
+                    task_template: Some(bollard::models::TaskSpec {
+                        container_spec: Some(bollard::models::TaskSpecContainerSpec {
+                            image: Some(testbed::layout::IMAGE.into()),
+                            command: Some(vec!["sleep".into(), "600".into()]),
+                            ..Default::default()
+                        }),
+                        placement: Some(bollard::models::TaskSpecPlacement {
+                            constraints: Some(vec!["node.role==worker".into()]),
+                            max_replicas: Some(1),
+                            ..Default::default()
+                        }),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                },
+                None,
+            )
+            .await?;
+        let nodes: BTreeSet<String> = e2e::workload::wait_running(&docker, "spread", 4)
+            .await?
+            .into_iter()
+            .collect();
+        for id in &new {
+            let node = testbed::docker::node_by_instance_id(&docker, id)
+                .await?
+                .and_then(|n| n.id);
+            ensure!(
+                node.is_some_and(|n| nodes.contains(&n)),
+                "the new worker {id} runs no task"
+            );
+        }
+        Ok(())
+    }
+    .await;
+    managers.remove().await?;
+    workers.remove().await?;
+    dynamodb.delete_table().table_name(&table).send().await?;
+    outcome
+}
+
+#[tokio::test]
+async fn a_worker_that_cannot_reach_any_manager_fails_loudly_and_its_launch_is_abandoned_and_replaced()
+-> Result<()> {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let dynamodb = aws_sdk_dynamodb::Client::new(&e2e::sdk_config().await?);
+    let table = format!("e2e-boot-gone-{}", std::process::id());
+    create_table(&dynamodb, &table).await?;
+    // A swarm recorded whose only manager is nowhere.
+    dynamodb
+        .put_item()
+        .table_name(&table)
+        .item("pk", AttributeValue::S("cluster".into()))
+        .item("status", AttributeValue::S("ready".into()))
+        .item("owner", AttributeValue::S("i-00000000000000000".into()))
+        .item("swarm_id", AttributeValue::S("lost-swarm".into()))
+        .item(
+            "managers",
+            AttributeValue::L(vec![AttributeValue::S("10.77.0.250:2377".into())]),
+        )
+        .item("manager_token", AttributeValue::S("SWMTKN-1-none".into()))
+        .item("worker_token", AttributeValue::S("SWMTKN-1-none".into()))
+        .send()
+        .await?;
+    let script = user_data("worker", &table)?
+        .replace("BOOT_DEADLINE_SECONDS=120", "BOOT_DEADLINE_SECONDS=5");
+    let workers = Fixture::create("gone-w", 0, Launch::UserData(&script), "worker").await?;
+    let outcome = async {
+        workers
+            .put_hook("admit", e2e::fixture::LAUNCHING, 600, "ABANDON")
+            .await?;
+        let _processor = e2e::processor::ProcessorProcess::start(
+            &workers,
+            &[("LAUNCH_DEADLINE_SECONDS", "30")],
+        )?;
+        workers.set_desired(1).await?;
+        // The group's instance, read from the group: the queue is the processor's.
+        let id = first_instance(&workers, None).await?;
+        // The bootstrap says why it gives up, and does not start a swarm of its own.
+        let node = Testbed::load()?
+            .nodes
+            .into_iter()
+            .find(|n| n.instance_id == id)
+            .context("no node for the launch")?;
+        let log = node.paths().data.join("user-data.log");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            if text.contains("refusing to start a second swarm") {
+                break;
+            }
+            ensure!(
+                Instant::now() < deadline,
+                "the bootstrap did not give up loudly: {text}"
+            );
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        let swarm = engine_of(&id)
+            .await?
+            .info()
+            .await?
+            .swarm
+            .unwrap_or_default();
+        ensure!(
+            swarm.local_node_state != Some(LocalNodeState::ACTIVE),
+            "the worker started a swarm"
+        );
+        workers
+            .wait_state(&id, None, Duration::from_secs(60))
+            .await?;
+        let history = e2e::fixture::history_of(&id).await?;
+        ensure!(
+            history
+                .iter()
+                .any(|h| h == "hook admit: completed with ABANDON"),
+            "{history:?}"
+        );
+        let replacement = workers.next_action().await?;
+        ensure!(
+            replacement.instance_id.as_str() != id,
+            "no replacement was launched"
+        );
+        Ok(())
+    }
+    .await;
+    workers.remove().await?;
+    dynamodb.delete_table().table_name(&table).send().await?;
+    outcome
+}
