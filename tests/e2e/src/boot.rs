@@ -1,0 +1,81 @@
+//! Swarms formed from nothing by the node bootstrap, as on AWS: groups whose user data runs
+//! `bootstrap` with a cluster table of their own. Used by the bootstrap tests and benchmark.
+
+use anyhow::{Context, Result, ensure};
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+};
+use bollard::models::LocalNodeState;
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+use testbed::Testbed;
+
+/// The user data of a node of `role`: the bootstrap, with the stack's settings.
+pub fn user_data(role: &str, table: &str) -> Result<String> {
+    let bootstrap = crate::binary("bootstrap")?;
+    Ok(format!(
+        "#!/bin/sh\nexport NODE_ROLE={role} CLUSTER_TABLE={table} BOOT_DEADLINE_SECONDS=120\nexec {}\n",
+        bootstrap.display()
+    ))
+}
+
+/// A cluster table as the stack makes it: string partition key `pk`.
+pub async fn create_table(dynamodb: &aws_sdk_dynamodb::Client, name: &str) -> Result<()> {
+    dynamodb
+        .create_table()
+        .table_name(name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("pk")
+                .attribute_type(ScalarAttributeType::S)
+                .build()?,
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("pk")
+                .key_type(KeyType::Hash)
+                .build()?,
+        )
+        .send()
+        .await?;
+    Ok(())
+}
+
+/// Waits until every instance's engine is an active member of one and the same swarm, with
+/// `managers` of them managers; returns the swarm's id.
+pub async fn wait_one_swarm(instances: &[String], managers: usize) -> Result<String> {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let bed = Testbed::load()?;
+        let mut ids = BTreeSet::new();
+        let mut members = 0;
+        let mut controllers = 0;
+        for id in instances {
+            let Some(node) = bed.nodes.iter().find(|n| &n.instance_id == id) else {
+                continue;
+            };
+            let Ok(docker) = testbed::docker::connect(&node.docker_host()).await else {
+                continue;
+            };
+            let swarm = docker.info().await?.swarm.unwrap_or_default();
+            if swarm.local_node_state == Some(LocalNodeState::ACTIVE) {
+                members += 1;
+                controllers += usize::from(swarm.control_available == Some(true));
+                if let Some(cluster) = swarm.cluster.and_then(|c| c.id) {
+                    ids.insert(cluster);
+                }
+            }
+        }
+        ensure!(ids.len() <= 1, "two swarms were formed: {ids:?}");
+        if members == instances.len() && controllers == managers && ids.len() == 1 {
+            return ids.into_iter().next().context("no swarm id");
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "{members} of {} instances in the swarm, {controllers} managers",
+            instances.len()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
