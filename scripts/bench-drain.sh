@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-cargo build --locked -q -p testbed -p lifecycle -p e2e --bins
+cargo build --locked -q -p testbed -p bootstrap -p lifecycle -p e2e --bins
 target/debug/testbed up >/dev/null
 eval "$(target/debug/testbed env)"
 target/debug/bench-drain "${1:-8}"

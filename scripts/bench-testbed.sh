@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds="${1:-3}"
 scripts/setup.sh
-cargo build --locked -q -p testbed
+cargo build --locked -q -p testbed -p bootstrap
 testbed=target/debug/testbed
 "$testbed" down >/dev/null
 

@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-cargo build --locked -p testbed
+cargo build --locked -p testbed -p bootstrap
 testbed=target/debug/testbed
 
 "$testbed" up

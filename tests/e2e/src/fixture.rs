@@ -31,9 +31,11 @@ pub struct Fixture {
     pub queue_arn: String,
 }
 
-/// User data that joins the node to the swarm: the test bed's boot step, as the emulator's
-/// declared worker group uses it.
+/// The launch configuration of the test bed's workers: their user data runs the node
+/// bootstrap, which joins the test bed's swarm as a worker.
 pub const JOIN: &str = "testbed-worker";
+/// The same for managers: the bootstrap joins the swarm as a manager.
+pub const JOIN_AS_MANAGER: &str = "testbed-manager";
 
 /// What the group's instances are launched with.
 #[derive(Debug, Clone, Copy)]

@@ -8,7 +8,7 @@
 use anyhow::{Context, Result, ensure};
 use bollard::Docker;
 use bollard::models::{NodeSpecRoleEnum, Reachability};
-use e2e::fixture::{Fixture, JOIN, TERMINATING, history_of};
+use e2e::fixture::{Fixture, JOIN_AS_MANAGER, TERMINATING, history_of};
 use e2e::processor::ProcessorProcess;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -72,7 +72,7 @@ async fn managers_are_demoted_one_at_a_time_and_the_swarm_never_loses_its_quorum
     let bed = Testbed::load()?;
     let manager = bed.manager().await?;
     let base = bed.managers().count();
-    let fixture = Fixture::with_role("managers", 2, Some(JOIN), "manager").await?;
+    let fixture = Fixture::with_role("managers", 2, Some(JOIN_AS_MANAGER), "manager").await?;
     let m3 = bed.node("m3")?.clone();
     let stop = Arc::new(AtomicBool::new(false));
     let mut down = Vec::new();

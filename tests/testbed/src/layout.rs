@@ -29,6 +29,8 @@ pub const PREFIX_LEN: u8 = 24;
 pub const OVERLAY_POOL: &str = "10.78.0.0/16";
 /// moto server's port on loopback.
 pub const MOTO_PORT: u16 = 5000;
+/// The stack's cluster table in moto, through which the nodes' bootstrap forms the swarm.
+pub const CLUSTER_TABLE: &str = "testbed-cluster";
 /// The managers' Docker Engine API over mutual TLS, as on AWS.
 pub const DOCKER_TLS_PORT: u16 = 2376;
 /// The Auto Scaling emulator's port (loopback and the bridge).

@@ -67,52 +67,49 @@ impl Testbed {
         Ok(())
     }
 
-    /// Brings the test bed up with `managers` + `workers` nodes in one swarm, all ready, the
-    /// image on every node, moto answering, and the Auto Scaling emulator (at `time_scale`)
-    /// holding the nodes in two groups. Idempotent: run on a test bed that is up, it restarts
-    /// what died and changes nothing else.
+    /// Brings the test bed up with `managers` + `workers` nodes in one swarm, all ready, as
+    /// AWS would: moto answering with the cluster table made, then the Auto Scaling emulator
+    /// (at `time_scale`) launches the two groups, and each node's user data, the node
+    /// bootstrap, forms or joins the swarm. Idempotent: run on a test bed that is up, it
+    /// restarts what died and changes nothing else.
     pub async fn up(managers: u8, workers: u8, time_scale: f64) -> Result<Self> {
         if managers == 0 {
             bail!("a swarm needs at least one manager");
         }
         preflight()?;
-        let _lock = lock()?;
-        let bed = match Self::load() {
-            Ok(bed) => bed,
-            Err(_) => Self::plan(managers, workers, time_scale)?,
+        let bed = {
+            // Released before the nodes are launched: the emulator takes it to record them.
+            let _lock = lock()?;
+            let bed = match Self::load() {
+                Ok(bed) => bed,
+                Err(_) => Self {
+                    nodes: Vec::new(),
+                    aws_endpoint: moto::endpoint(),
+                    time_scale,
+                    next_index: 1,
+                },
+            };
+            create_bridge()?;
+            let tarball = image::tarball()?;
+            let moto = tokio::task::spawn_blocking(moto::start);
+            // Nodes of a test bed that is up already: their network and daemon come back.
+            for node in &bed.nodes {
+                node.create_network()?;
+            }
+            futures_util::future::try_join_all(bed.nodes.iter().map(|node| async {
+                node.start_daemon().await?;
+                image::import(&docker::connect(&node.docker_host()).await?, &tarball).await
+            }))
+            .await?;
+            moto.await.context("moto start panicked")??;
+            bed.save()?;
+            bed
         };
-        create_bridge()?;
-        let tarball = image::tarball()?;
-        let moto = tokio::task::spawn_blocking(moto::start);
-        for node in &bed.nodes {
-            node.create_network()?;
-        }
-        futures_util::future::try_join_all(bed.nodes.iter().map(|node| async {
-            node.start_daemon().await?;
-            image::import(&docker::connect(&node.docker_host()).await?, &tarball).await
-        }))
-        .await?;
-        bed.form_swarm().await?;
-        moto.await.context("moto start panicked")??;
-        bed.save()?;
-        start_emulator(&bed)?;
-        Ok(bed)
-    }
-
-    fn plan(managers: u8, workers: u8, time_scale: f64) -> Result<Self> {
-        let mut bed = Self {
-            nodes: Vec::new(),
-            aws_endpoint: moto::endpoint(),
-            time_scale,
-            next_index: 1,
-        };
-        for number in 1..=managers {
-            bed.allocate(Role::Manager, number)?;
-        }
-        for number in 1..=workers {
-            bed.allocate(Role::Worker, number)?;
-        }
-        Ok(bed)
+        create_cluster_table(&bed).await?;
+        tls::ensure_ca_and_client()?;
+        start_emulator(&bed, managers, workers)?;
+        wait_for_swarm(usize::from(managers) + usize::from(workers)).await?;
+        Self::load()
     }
 
     fn allocate(&mut self, role: Role, number: u8) -> Result<Node> {
@@ -123,43 +120,6 @@ impl Testbed {
         self.next_index += 1;
         self.nodes.push(node.clone());
         Ok(node)
-    }
-
-    /// The first manager initialises the swarm; the other managers join one at a time (each
-    /// Raft membership change settles before the next), then the workers together.
-    async fn form_swarm(&self) -> Result<()> {
-        let first = self.managers().next().context("no manager")?;
-        let leader = docker::connect(&first.docker_host()).await?;
-        docker::init_swarm(&leader, first.ip).await?;
-        let tokens = docker::join_tokens(&leader).await?;
-        let remote = format!("{}:2377", first.ip);
-        for node in self.managers().skip(1) {
-            let docker = docker::connect(&node.docker_host()).await?;
-            docker::join_swarm(&docker, node.ip, &remote, &tokens.manager)
-                .await
-                .with_context(|| format!("manager {} cannot join", node.name))?;
-        }
-        futures_util::future::try_join_all(
-            self.nodes
-                .iter()
-                .filter(|n| n.role == Role::Worker)
-                .map(|node| {
-                    let (remote, token) = (&remote, &tokens.worker);
-                    async move {
-                        let docker = docker::connect(&node.docker_host()).await?;
-                        docker::join_swarm(&docker, node.ip, remote, token)
-                            .await
-                            .with_context(|| format!("worker {} cannot join", node.name))
-                    }
-                }),
-        )
-        .await?;
-        let expected: HashMap<String, String> = self
-            .nodes
-            .iter()
-            .map(|n| (n.instance_id.clone(), n.hostname.clone()))
-            .collect();
-        docker::wait_until_ready(&leader, &expected, READY_TIMEOUT).await
     }
 
     /// The managers, in the order they were made.
@@ -274,8 +234,9 @@ fn default_time_scale() -> f64 {
     layout::DEFAULT_TIME_SCALE
 }
 
-/// Starts the Auto Scaling emulator (`testbed emulate`, this same program) unless it answers.
-fn start_emulator(bed: &Testbed) -> Result<()> {
+/// Starts the Auto Scaling emulator (`testbed emulate`, this same program) unless it
+/// answers, with the two groups at `managers` and `workers` instances.
+fn start_emulator(bed: &Testbed, managers: u8, workers: u8) -> Result<()> {
     if autoscaling::answers() {
         return Ok(());
     }
@@ -283,12 +244,95 @@ fn start_emulator(bed: &Testbed) -> Result<()> {
     let mut command = std::process::Command::new(exe);
     command
         .args(["emulate", "--time-scale", &bed.time_scale.to_string()])
+        .args([
+            "--managers",
+            &managers.to_string(),
+            "--workers",
+            &workers.to_string(),
+        ])
         .envs(bed.aws_env());
     procs::start_server(
         command,
         &Path::new(layout::DATA_DIR).join("autoscaling.log"),
         autoscaling::answers,
     )
+}
+
+/// Makes the stack's cluster table in moto (as the template does), unless it exists.
+async fn create_cluster_table(bed: &Testbed) -> Result<()> {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    };
+    let config = aws_sdk_dynamodb::Config::builder()
+        .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+        .endpoint_url(&bed.aws_endpoint)
+        .region(aws_sdk_dynamodb::config::Region::new(
+            autoscaling::model::REGION,
+        ))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "testing", "testing", None, None, "testbed",
+        ))
+        .build();
+    let created = aws_sdk_dynamodb::Client::from_conf(config)
+        .create_table()
+        .table_name(layout::CLUSTER_TABLE)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("pk")
+                .attribute_type(ScalarAttributeType::S)
+                .build()?,
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("pk")
+                .key_type(KeyType::Hash)
+                .build()?,
+        )
+        .send()
+        .await;
+    match created {
+        Ok(_) => Ok(()),
+        Err(error)
+            if error
+                .as_service_error()
+                .is_some_and(|e| e.is_resource_in_use_exception()) =>
+        {
+            Ok(())
+        }
+        Err(error) => Err(anyhow::anyhow!(
+            "cannot create the cluster table: {}",
+            aws_sdk_dynamodb::error::DisplayErrorContext(error)
+        )),
+    }
+}
+
+/// Waits until the emulator has launched `count` nodes and every one is a Ready member of
+/// the swarm their bootstrap formed.
+async fn wait_for_swarm(count: usize) -> Result<()> {
+    let started = std::time::Instant::now();
+    let timeout = Duration::from_secs(180);
+    loop {
+        let bed = Testbed::load()?;
+        if bed.nodes.len() >= count
+            && let Ok(manager) = bed.manager().await
+        {
+            let expected: HashMap<String, String> = bed
+                .nodes
+                .iter()
+                .map(|n| (n.instance_id.clone(), n.hostname.clone()))
+                .collect();
+            return docker::wait_until_ready(&manager, &expected, READY_TIMEOUT).await;
+        }
+        if started.elapsed() > timeout {
+            bail!(
+                "after {timeout:?}, {} of {count} nodes launched and no manager answers: see {}/autoscaling.log and each node's user-data.log",
+                bed.nodes.len(),
+                layout::DATA_DIR
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 /// Checks the tools the test bed runs and that we are root, before touching anything.

@@ -20,14 +20,17 @@ pub fn client_dir() -> PathBuf {
     dir().join("client")
 }
 
-/// Makes the CA and the client certificate unless they exist.
+/// Makes the CA and the client certificate unless they exist. Several managers launched at
+/// once call this together: a lock file makes one of them do it.
 pub fn ensure_ca_and_client() -> Result<()> {
     let dir = dir();
     let client = client_dir();
+    fs::create_dir_all(&client)?;
+    let lock = fs::File::create(dir.join(".lock"))?;
+    lock.lock().context("cannot lock the TLS directory")?;
     if client.join("key.pem").exists() {
         return Ok(());
     }
-    fs::create_dir_all(&client)?;
     let ca_key = dir.join("ca-key.pem");
     let ca = dir.join("ca.pem");
     openssl(&[

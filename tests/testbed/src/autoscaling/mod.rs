@@ -79,10 +79,12 @@ impl Emulator {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Declares the test bed's two groups, `testbed-managers` and `testbed-workers`, with the
-    /// nodes that are up as their in-service instances, spread over two zones, and launch
-    /// configurations whose user data is the test bed's join step.
-    pub fn adopt(&self, bed: &Testbed, join_command: &str) {
+    /// Declares the test bed's two groups, `testbed-managers` and `testbed-workers`, over two
+    /// zones, with launch configurations whose user data runs the node bootstrap (`bootstrap`,
+    /// with the stack's role and cluster table), and with the nodes already up as their
+    /// in-service instances; each group wants `managers` / `workers` instances, or as many as
+    /// it has (a restarted emulator never scales in).
+    pub fn adopt(&self, bed: &Testbed, bootstrap: &str, managers: u32, workers: u32) {
         let mut state = self.lock();
         let now = Utc::now();
         let zones = vec![format!("{}a", model::REGION), format!("{}b", model::REGION)];
@@ -90,7 +92,15 @@ impl Emulator {
             (Role::Manager, "testbed-managers", "testbed-manager"),
             (Role::Worker, "testbed-workers", "testbed-worker"),
         ] {
-            let user_data = format!("#!/bin/sh\nexec {join_command}\n");
+            let role_name = if role == Role::Manager {
+                "manager"
+            } else {
+                "worker"
+            };
+            let user_data = format!(
+                "#!/bin/sh\nexport NODE_ROLE={role_name} CLUSTER_TABLE={}\nexec {bootstrap}\n",
+                crate::layout::CLUSTER_TABLE
+            );
             state.launch_configurations.insert(
                 lc_name.to_owned(),
                 LaunchConfiguration {
@@ -107,12 +117,12 @@ impl Emulator {
                 },
             );
             let nodes: Vec<_> = bed.nodes.iter().filter(|n| n.role == role).collect();
-            let size = nodes.len() as u32;
-            let role_name = if role == Role::Manager {
-                "manager"
+            let wanted = if role == Role::Manager {
+                managers
             } else {
-                "worker"
+                workers
             };
+            let size = (nodes.len() as u32).max(wanted);
             state.groups.insert(
                 group_name.to_owned(),
                 Group {
@@ -147,7 +157,11 @@ impl Emulator {
                     },
                 );
             }
-            state.record(group_name, None, format!("declared with {size} instances"));
+            state.record(
+                group_name,
+                None,
+                format!("declared, {size} instances wanted"),
+            );
         }
     }
 }

@@ -1,6 +1,6 @@
 //! `testbed`: brings the local test bed up and down, and acts on its nodes.
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use clap::{Parser, Subcommand};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -73,10 +73,13 @@ enum Cmd {
         /// API seconds per real second.
         #[arg(long, default_value_t = layout::DEFAULT_TIME_SCALE)]
         time_scale: f64,
+        /// Instances the manager group wants.
+        #[arg(long, default_value_t = 3)]
+        managers: u32,
+        /// Instances the worker group wants.
+        #[arg(long, default_value_t = 2)]
+        workers: u32,
     },
-    /// The boot step of a node (its user data): learn who we are from instance metadata, then
-    /// join the swarm as the node's role says.
-    Join,
 }
 
 fn parse_role(text: &str) -> Result<Role, String> {
@@ -133,8 +136,11 @@ async fn main() -> Result<()> {
         Cmd::Cut { node } => Testbed::load()?.node(&node)?.cut()?,
         Cmd::Reconnect { node } => Testbed::load()?.node(&node)?.reconnect()?,
         Cmd::Destroy { node } => Testbed::destroy_node(&node)?,
-        Cmd::Emulate { time_scale } => emulate(time_scale).await?,
-        Cmd::Join => join().await?,
+        Cmd::Emulate {
+            time_scale,
+            managers,
+            workers,
+        } => emulate(time_scale, managers, workers).await?,
         Cmd::Leftovers => {
             let left = testbed::cleanup::leftovers();
             if !left.is_empty() {
@@ -147,7 +153,7 @@ async fn main() -> Result<()> {
 }
 
 /// Runs the Auto Scaling emulator over the running test bed until stopped.
-async fn emulate(time_scale: f64) -> Result<()> {
+async fn emulate(time_scale: f64, managers: u32, workers: u32) -> Result<()> {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_ansi(false)
@@ -178,7 +184,19 @@ async fn emulate(time_scale: f64) -> Result<()> {
         aws_sdk_sqs::Client::new(&config),
         boot_env,
     ));
-    emulator.adopt(&bed, &format!("{} join", exe.display()));
+    let bootstrap = exe.with_file_name("bootstrap");
+    if !bootstrap.exists() {
+        bail!(
+            "{} is missing: the nodes boot with it (cargo build -p bootstrap)",
+            bootstrap.display()
+        );
+    }
+    emulator.adopt(&bed, &bootstrap.display().to_string(), managers, workers);
+    // Launch what the groups lack: on a new test bed, every node, whose bootstrap then forms
+    // the swarm.
+    for group in ["testbed-managers", "testbed-workers"] {
+        emulator.reconcile(group);
+    }
     let api = [
         SocketAddr::from(([127, 0, 0, 1], layout::AUTOSCALING_PORT)),
         SocketAddr::from((gateway, layout::AUTOSCALING_PORT)),
@@ -189,26 +207,6 @@ async fn emulate(time_scale: f64) -> Result<()> {
         SocketAddr::from((gateway, layout::IMDS_PORT)),
     )
     .await
-}
-
-/// The boot step of a node: who am I (instance metadata, through the AWS SDK's client), then
-/// the swarm join.
-async fn join() -> Result<()> {
-    let imds = aws_config::imds::Client::builder().build();
-    let instance_id: String = imds
-        .get("/latest/meta-data/instance-id")
-        .await
-        .context("cannot read the instance id from instance metadata")?
-        .into();
-    let bed = Testbed::load()?;
-    let node = bed
-        .nodes
-        .iter()
-        .find(|n| n.instance_id == instance_id)
-        .with_context(|| format!("no node of the test bed is instance {instance_id}"))?;
-    bed.join_node(node).await?;
-    println!("{} ({instance_id}) joined the swarm", node.name);
-    Ok(())
 }
 
 /// Prints the swarm as `docker node ls` would, with each node's test bed name and instance id.
