@@ -66,7 +66,12 @@ async fn boot() -> Result<bootstrap::run::Booted, BootstrapError> {
     };
     let host =
         std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into());
-    let imds = aws_config::imds::Client::builder().build();
+    // Patient: at boot the instance is busy, and there is no hurry worth failing for.
+    let imds = aws_config::imds::Client::builder()
+        .connect_timeout(Duration::from_secs(5))
+        .read_timeout(Duration::from_secs(5))
+        .max_attempts(5)
+        .build();
     let read = |what: &'static str| {
         let imds = imds.clone();
         async move {

@@ -20,6 +20,9 @@ pub mod vars {
     pub const DOCKER_HOSTS: &str = "DOCKER_HOSTS";
     /// Directory with `ca.pem`, `cert.pem`, `key.pem` for mutual TLS to `tcp://` endpoints.
     pub const DOCKER_CERT_PATH: &str = "DOCKER_CERT_PATH";
+    /// The stack's DynamoDB table holding the cluster record, where the managers are found
+    /// (`tcp://address:2376`, mutual TLS) when `DOCKER_HOSTS` is not set or none answers.
+    pub const CLUSTER_TABLE: &str = "CLUSTER_TABLE";
     /// The same three as PEM text, for where files are awkward (Lambda): all three or none.
     pub const DOCKER_TLS_CA_PEM: &str = "DOCKER_TLS_CA_PEM";
     /// The processor's client certificate, PEM.
@@ -185,6 +188,8 @@ pub struct Config {
     pub queue_url: Option<String>,
     /// The managers' Docker Engine API endpoints.
     pub docker_hosts: Vec<String>,
+    /// The table of the cluster record, where the managers are recorded.
+    pub cluster_table: Option<String>,
     /// Mutual TLS material for `tcp://` endpoints.
     pub docker_tls: Option<TlsMaterial>,
     /// How often to heartbeat a waiting action.
@@ -284,6 +289,7 @@ impl Config {
             launch_deadline: Duration::from_secs(positive(vars::LAUNCH_DEADLINE, 600)?),
             queue_url,
             docker_hosts,
+            cluster_table: get(vars::CLUSTER_TABLE),
             docker_tls,
             heartbeat_every: Duration::from_secs(positive(vars::HEARTBEAT_INTERVAL, 60)?),
             poll_interval: Duration::from_millis(positive(vars::POLL_INTERVAL, 100)?),
@@ -292,13 +298,14 @@ impl Config {
         })
     }
 
-    /// The Docker endpoints, or the error that says they are needed: processing an action
-    /// needs a manager, triaging a message does not.
+    /// The Docker endpoints, or the error that says where managers are to be found:
+    /// processing an action needs a manager, triaging a message does not. Empty is fine when
+    /// the managers come from the cluster record.
     pub fn require_docker_hosts(&self) -> Result<&[String], ConfigError> {
-        if self.docker_hosts.is_empty() {
+        if self.docker_hosts.is_empty() && self.cluster_table.is_none() {
             return Err(ConfigError::Missing {
                 var: vars::DOCKER_HOSTS,
-                hint: "the Docker Engine API endpoints of the swarm's managers, comma-separated",
+                hint: "the Docker Engine API endpoints of the swarm's managers, comma-separated (or CLUSTER_TABLE, to find them in the cluster record)",
             });
         }
         Ok(&self.docker_hosts)
@@ -381,6 +388,13 @@ mod tests {
         ])
         .expect("valid");
         assert_eq!(ok.require_docker_hosts().expect("given").len(), 2);
+        let ok =
+            config(&[(vars::GROUPS, "g"), (vars::CLUSTER_TABLE, "stack-cluster")]).expect("valid");
+        assert!(
+            ok.require_docker_hosts()
+                .expect("found in the record")
+                .is_empty()
+        );
         let err = config(&[(vars::GROUPS, "g"), (vars::DOCKER_HOSTS, "10.0.1.10:2376")])
             .expect_err("no scheme");
         assert!(err.to_string().contains("DOCKER_HOSTS"), "{err}");

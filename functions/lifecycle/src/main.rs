@@ -18,6 +18,7 @@ use lifecycle::processor::Processor;
 use lifecycle::triage::Triage;
 use swarm_aws::adapters::autoscaling::AutoScalingHooks;
 use swarm_aws::adapters::docker::{DockerSwarm, TlsFiles};
+use swarm_aws::adapters::dynamodb::DynamoStore;
 use swarm_aws::adapters::sqs::SqsQueue;
 
 const USAGE: &str = "usage: lifecycle [serve | lambda | triage]";
@@ -93,8 +94,15 @@ async fn processor(
         }),
     };
     let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let mut swarm = DockerSwarm::new(hosts, tls);
+    if let Some(table) = &config.cluster_table {
+        swarm = swarm.with_directory(DynamoStore::new(
+            aws_sdk_dynamodb::Client::new(&sdk),
+            table.clone(),
+        ));
+    }
     Ok(Processor::new(
-        DockerSwarm::new(hosts, tls),
+        swarm,
         AutoScalingHooks::new(aws_sdk_autoscaling::Client::new(&sdk)),
         config,
     ))

@@ -18,16 +18,20 @@ use bollard::models::{
 };
 use bollard::query_parameters::{DeleteNodeOptions, ListTasksOptions, UpdateNodeOptions};
 
+use super::dynamodb::DynamoStore;
+use crate::cluster::ClusterRecord;
 use crate::drain::{
     Availability, NodeFacts, NodeRole, NodeState, ServiceFacts, ServiceMode, TaskFacts,
 };
 use crate::error::Error;
 use crate::ids::InstanceId;
-use crate::ports::{SwarmNodes, SwarmView};
+use crate::ports::{ClusterStore, SwarmNodes, SwarmView};
 
 /// The engine label that carries a node's EC2 instance id (the node bootstrap sets it).
 pub const INSTANCE_ID_LABEL: &str = "instance-id";
 
+/// The managers' Engine API over mutual TLS (the stack opens it to the processor only).
+pub const MANAGER_TLS_PORT: u16 = 2376;
 /// How long a manager may take to answer the probe before the next one is tried.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 /// Timeout of every other Engine API call, in seconds.
@@ -45,31 +49,40 @@ pub struct TlsFiles {
 
 /// The swarm, reached through its managers' Engine APIs.
 pub struct DockerSwarm {
-    endpoints: Vec<String>,
+    /// The endpoints to try: those configured, then those the cluster record names.
+    endpoints: Mutex<Vec<String>>,
     tls: Option<TlsFiles>,
+    /// Where the managers are recorded (the cluster record), when the processor finds them
+    /// there rather than in its configuration: managers come and go with every rolling update.
+    directory: Option<DynamoStore>,
     /// Connected clients by endpoint (a client is cheap to keep, its pool reused).
     clients: Mutex<HashMap<String, Docker>>,
     /// The endpoint that answered last: tried first, so a dead manager costs its probe
     /// timeout once, not on every call.
-    preferred: Mutex<Option<usize>>,
+    preferred: Mutex<Option<String>>,
 }
 
 impl DockerSwarm {
     /// An adapter over `endpoints`, tried in order; `tls` for the `tcp://` ones.
     pub fn new(endpoints: Vec<String>, tls: Option<TlsFiles>) -> Self {
         Self {
-            endpoints,
+            endpoints: Mutex::new(endpoints),
             tls,
+            directory: None,
             clients: Mutex::new(HashMap::new()),
             preferred: Mutex::new(None),
         }
     }
 
+    /// Also finds the managers in the cluster record (`tcp://address:2376`, the managers'
+    /// mutual-TLS port), read again whenever none of the known ones answers.
+    pub fn with_directory(mut self, directory: DynamoStore) -> Self {
+        self.directory = Some(directory);
+        self
+    }
+
     fn client(&self, endpoint: &str) -> Result<Docker, Error> {
-        let mut clients = self
-            .clients
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut clients = lock(&self.clients);
         if let Some(client) = clients.get(endpoint) {
             return Ok(client.clone());
         }
@@ -96,56 +109,88 @@ impl DockerSwarm {
         Ok(client)
     }
 
-    /// The first endpoint that answers as a swarm manager and is not `exclude`.
+    /// The first endpoint that answers as a swarm manager and is not `exclude`: the one that
+    /// answered last first, then the others in order, then (when none answers) those the
+    /// cluster record names now.
     async fn manager(&self, exclude: Option<&str>) -> Result<Docker, Error> {
         let mut tried = Vec::new();
-        let preferred = *self
-            .preferred
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let order = preferred
-            .into_iter()
-            .chain((0..self.endpoints.len()).filter(|i| Some(*i) != preferred));
-        for index in order {
-            let endpoint = &self.endpoints[index];
-            let client = match self.client(endpoint) {
-                Ok(client) => client,
-                Err(error) => {
-                    tried.push(format!("{endpoint}: {error}"));
-                    continue;
-                }
-            };
-            let info = match tokio::time::timeout(PROBE_TIMEOUT, client.info()).await {
-                Err(_) => {
-                    tried.push(format!("{endpoint}: no answer within {PROBE_TIMEOUT:?}"));
-                    continue;
-                }
-                Ok(Err(error)) => {
-                    tried.push(format!("{endpoint}: {error}"));
-                    continue;
-                }
-                Ok(Ok(info)) => info,
-            };
-            let swarm = info.swarm.unwrap_or_default();
-            if swarm.local_node_state != Some(LocalNodeState::ACTIVE)
-                || swarm.control_available != Some(true)
-            {
-                tried.push(format!("{endpoint}: not a swarm manager"));
-                continue;
-            }
-            if exclude.is_some() && swarm.node_id.as_deref() == exclude {
-                tried.push(format!("{endpoint}: the node being acted on"));
-                continue;
-            }
-            *self
-                .preferred
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(index);
+        if let Some(client) = self.first_answering(exclude, &mut tried).await {
             return Ok(client);
+        }
+        if let Some(directory) = &self.directory {
+            let recorded = match directory.read().await? {
+                Some(ClusterRecord::Ready(swarm)) => swarm.managers,
+                _ => Vec::new(),
+            };
+            let endpoints: Vec<String> = recorded
+                .iter()
+                .map(|address| {
+                    let host = address
+                        .rsplit_once(':')
+                        .map_or(address.as_str(), |(host, _)| host);
+                    format!("tcp://{host}:{MANAGER_TLS_PORT}")
+                })
+                .collect();
+            // A block, so the guard is gone before the next await.
+            let found_new = {
+                let mut known = lock(&self.endpoints);
+                let new: Vec<String> = endpoints
+                    .into_iter()
+                    .filter(|e| !known.contains(e))
+                    .collect();
+                let found_new = !new.is_empty();
+                known.extend(new);
+                found_new
+            };
+            if found_new && let Some(client) = self.first_answering(exclude, &mut tried).await {
+                return Ok(client);
+            }
         }
         Err(Error::NoManager {
             tried: tried.join("; "),
         })
+    }
+
+    async fn first_answering(
+        &self,
+        exclude: Option<&str>,
+        tried: &mut Vec<String>,
+    ) -> Option<Docker> {
+        let preferred = lock(&self.preferred).clone();
+        let endpoints = lock(&self.endpoints).clone();
+        let order = preferred
+            .iter()
+            .chain(endpoints.iter().filter(|e| Some(*e) != preferred.as_ref()));
+        for endpoint in order {
+            match self.probe(endpoint, exclude).await {
+                Ok(client) => {
+                    *lock(&self.preferred) = Some(endpoint.clone());
+                    return Some(client);
+                }
+                Err(why) => tried.push(format!("{endpoint}: {why}")),
+            }
+        }
+        None
+    }
+
+    /// A client of `endpoint` if it answers as a manager of the swarm and is not `exclude`.
+    async fn probe(&self, endpoint: &str, exclude: Option<&str>) -> Result<Docker, String> {
+        let client = self.client(endpoint).map_err(|e| e.to_string())?;
+        let info = match tokio::time::timeout(PROBE_TIMEOUT, client.info()).await {
+            Err(_) => return Err(format!("no answer within {PROBE_TIMEOUT:?}")),
+            Ok(Err(error)) => return Err(error.to_string()),
+            Ok(Ok(info)) => info,
+        };
+        let swarm = info.swarm.unwrap_or_default();
+        if swarm.local_node_state != Some(LocalNodeState::ACTIVE)
+            || swarm.control_available != Some(true)
+        {
+            return Err("not a swarm manager".into());
+        }
+        if exclude.is_some() && swarm.node_id.as_deref() == exclude {
+            return Err("the node being acted on".into());
+        }
+        Ok(client)
     }
 
     /// Updates a node's spec with `change`, carrying its version, reading it again when the
@@ -199,6 +244,13 @@ impl DockerSwarm {
             }
         }
     }
+}
+
+/// A std mutex of plain data: a panic elsewhere leaves it usable.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// The engine label of a swarm node, if set.

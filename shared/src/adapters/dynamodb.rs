@@ -144,33 +144,42 @@ impl ClusterStore for DynamoStore {
     }
 
     async fn add_manager(&self, address: &str) -> Result<(), Error> {
-        let known = match self.read().await? {
-            Some(ClusterRecord::Ready(swarm)) => swarm.managers.iter().any(|m| m == address),
-            _ => {
-                return Err(Error::MalformedRecord(
-                    "no ready swarm to add a manager to".into(),
-                ));
+        // Appended, then read back until it is there: two managers joining at once each append
+        // their own address, and a store that loses one of the two writes (moto does, under
+        // concurrent requests) is repaired by the writer that lost.
+        for _ in 0..10 {
+            match self.read().await? {
+                Some(ClusterRecord::Ready(swarm))
+                    if swarm.managers.iter().any(|m| m == address) =>
+                {
+                    return Ok(());
+                }
+                Some(ClusterRecord::Ready(_)) => {}
+                _ => {
+                    return Err(Error::MalformedRecord(
+                        "no ready swarm to add a manager to".into(),
+                    ));
+                }
             }
-        };
-        if known {
-            return Ok(());
+            self.client
+                .update_item()
+                .table_name(&self.table)
+                .key("pk", AttributeValue::S(KEY.into()))
+                .update_expression("SET managers = list_append(managers, :address)")
+                .condition_expression("#status = :ready")
+                .expression_attribute_names("#status", "status")
+                .expression_attribute_values(
+                    ":address",
+                    AttributeValue::L(vec![AttributeValue::S(address.into())]),
+                )
+                .expression_attribute_values(":ready", AttributeValue::S("ready".into()))
+                .send()
+                .await
+                .map_err(|e| failed("UpdateItem", e))?;
         }
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", AttributeValue::S(KEY.into()))
-            .update_expression("SET managers = list_append(managers, :address)")
-            .condition_expression("#status = :ready")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(
-                ":address",
-                AttributeValue::L(vec![AttributeValue::S(address.into())]),
-            )
-            .expression_attribute_values(":ready", AttributeValue::S("ready".into()))
-            .send()
-            .await
-            .map_err(|e| failed("UpdateItem", e))?;
-        Ok(())
+        Err(Error::MalformedRecord(format!(
+            "the manager address {address} did not stay in the record after ten writes"
+        )))
     }
 }
 

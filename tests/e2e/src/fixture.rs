@@ -203,7 +203,7 @@ impl Fixture {
 
     /// The next message on the queue, parsed with the product's event model, deleted.
     pub async fn next_message(&self) -> Result<LifecycleMessage> {
-        let deadline = Instant::now() + Duration::from_secs(60);
+        let deadline = Instant::now() + Duration::from_secs(120);
         while Instant::now() < deadline {
             let received = self
                 .sqs
@@ -225,7 +225,7 @@ impl Fixture {
                     .with_context(|| format!("unparsable: {body}"));
             }
         }
-        bail!("no message on {} within a minute", self.name)
+        bail!("no message on {} within two minutes", self.name)
     }
 
     /// The body Auto Scaling sends for `action`, rebuilt field for field (to deliver it again,

@@ -674,3 +674,51 @@ async fn sigterm_mid_drain_releases_the_message_at_once_and_another_processor_fi
     fixture.remove().await?;
     outcome
 }
+
+#[tokio::test]
+async fn the_processor_finds_the_managers_in_the_cluster_record_and_reaches_them_over_tls()
+-> Result<()> {
+    let fixture = Fixture::new("directory", 1, Some(JOIN)).await?;
+    let outcome = async {
+        // No DOCKER_HOSTS: the managers come from the record the bootstrap wrote.
+        let client = testbed::tls::client_dir().display().to_string();
+        let processor = ProcessorProcess::start(
+            &fixture,
+            &[
+                ("DOCKER_HOSTS", ""),
+                ("CLUSTER_TABLE", testbed::layout::CLUSTER_TABLE),
+                ("DOCKER_CERT_PATH", client.as_str()),
+            ],
+        )?;
+        fixture
+            .put_hook("drain", TERMINATING, 600, "ABANDON")
+            .await?;
+        let instance = fixture.wait_in_service(1).await?.remove(0);
+        let manager = Testbed::load()?.manager().await?;
+        workload::wait_joined(&manager, std::slice::from_ref(&instance)).await?;
+        fixture.terminate(&instance).await?;
+        fixture
+            .wait_state(&instance, None, Duration::from_secs(60))
+            .await?;
+        ensure!(
+            completions(&instance).await? == 1,
+            "{:?}",
+            history_of(&instance).await?
+        );
+        ensure!(
+            docker::node_by_instance_id(&manager, &instance)
+                .await?
+                .is_none(),
+            "the node is still in the swarm"
+        );
+        ensure!(
+            processor.logged().contains("removing the node"),
+            "{}",
+            processor.logged()
+        );
+        Ok(())
+    }
+    .await;
+    fixture.remove().await?;
+    outcome
+}

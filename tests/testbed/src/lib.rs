@@ -203,11 +203,17 @@ impl Testbed {
     /// Removes a node from the test bed for good: kills it, deletes its namespace and data,
     /// and forgets it. (Its entry in the swarm stays, as with a terminated instance.)
     pub fn destroy_node(name: &str) -> Result<()> {
-        let _lock = lock()?;
-        let mut bed = Self::load()?;
-        bed.node(name)?.destroy()?;
-        bed.nodes.retain(|n| n.name != name);
-        bed.save()
+        let node = {
+            // The lock only for the state file: the teardown below takes seconds, and every
+            // other change of the test bed (the emulator's launches) waits on this lock.
+            let _lock = lock()?;
+            let mut bed = Self::load()?;
+            let node = bed.node(name)?.clone();
+            bed.nodes.retain(|n| n.name != name);
+            bed.save()?;
+            node
+        };
+        node.destroy()
     }
 
     /// The environment through which the AWS SDK (and the `aws` CLI) reach moto: the standard

@@ -235,6 +235,7 @@ fn create_group(emulator: &Arc<Emulator>, params: &Params) -> Result<Xml, ApiErr
                 tags,
                 created: Utc::now(),
                 deleting: false,
+                launching_zones: Vec::new(),
             },
         );
         state.record(

@@ -37,44 +37,35 @@ impl Emulator {
             .cloned()
             .collect();
         let desired = g.desired as usize;
-        if capacity.len() < desired {
-            let mut zones: Vec<String> = capacity.iter().map(|i| i.zone.clone()).collect();
-            for _ in capacity.len()..desired {
+        // Launches in flight count as capacity already: their nodes are being allocated.
+        let have = capacity.len() + g.launching_zones.len();
+        if have < desired {
+            let mut zones: Vec<String> = capacity
+                .iter()
+                .map(|i| i.zone.clone())
+                .chain(g.launching_zones.iter().cloned())
+                .collect();
+            for _ in have..desired {
                 let current: Vec<&str> = zones.iter().map(String::as_str).collect();
                 let Some(zone) = policy::zone_for_launch(&g.zones, &current).cloned() else {
                     state.record(group, None, "launch refused: the group has no zone");
                     return;
                 };
-                match Testbed::allocate_node(g.role()) {
-                    Ok(node) => {
-                        state.instances.insert(
-                            node.instance_id.clone(),
-                            Instance {
-                                id: node.instance_id.clone(),
-                                group: group.to_owned(),
-                                zone: zone.clone(),
-                                state: LifecycleState::Pending,
-                                launch_configuration: g.launch_configuration.clone(),
-                                launched: Utc::now(),
-                                node: node.name.clone(),
-                                ip: node.ip,
-                            },
-                        );
-                        state.record(
-                            group,
-                            Some(&node.instance_id),
-                            format!("launching node {} in {zone}", node.name),
-                        );
-                        zones.push(zone);
-                        tokio::spawn(Arc::clone(self).launch(node));
-                    }
-                    Err(error) => {
-                        state.record(group, None, format!("launch failed: {error:#}"));
-                        return;
-                    }
+                zones.push(zone.clone());
+                if let Some(reserving) = state.groups.get_mut(group) {
+                    reserving.launching_zones.push(zone.clone());
                 }
+                // The node is allocated outside this lock: allocating takes the test bed's
+                // file lock, which a teardown elsewhere may hold for seconds, and every API
+                // and instance-metadata answer waits on this lock.
+                tokio::spawn(Arc::clone(self).allocate_and_launch(
+                    group.to_owned(),
+                    zone,
+                    g.role(),
+                    g.launch_configuration.clone(),
+                ));
             }
-        } else if capacity.len() > desired {
+        } else if have > desired {
             let now = Utc::now();
             let mut candidates: Vec<policy::Candidate> = capacity
                 .iter()
@@ -93,7 +84,7 @@ impl Emulator {
                 .collect();
             // Pending instances are not picked: they are counted, and once in service the
             // next reconcile takes them into account.
-            for _ in desired..capacity.len() {
+            for _ in desired..have {
                 let Some(victim) = policy::to_terminate(&candidates).map(|c| c.id.clone()) else {
                     break;
                 };
@@ -118,6 +109,70 @@ impl Emulator {
     ) {
         state.set_state(instance_id, LifecycleState::Terminating);
         tokio::spawn(Arc::clone(self).terminate(instance_id.to_owned(), with_hooks));
+    }
+
+    /// Allocates the node of a reserved launch (its name, address and instance id, in the
+    /// test bed's state), records the instance as `Pending`, then launches it.
+    async fn allocate_and_launch(
+        self: Arc<Self>,
+        group: String,
+        zone: String,
+        role: crate::Role,
+        configuration: String,
+    ) {
+        let allocated = tokio::task::spawn_blocking(move || Testbed::allocate_node(role))
+            .await
+            .context("allocation panicked")
+            .and_then(|r| r);
+        let node = {
+            let mut state = self.lock();
+            let exists = match state.groups.get_mut(&group) {
+                Some(g) => {
+                    if let Some(at) = g.launching_zones.iter().position(|z| *z == zone) {
+                        g.launching_zones.remove(at);
+                    }
+                    !g.deleting
+                }
+                None => false,
+            };
+            let node = match allocated {
+                Ok(node) => node,
+                Err(error) => {
+                    state.record(&group, None, format!("launch failed: {error:#}"));
+                    return;
+                }
+            };
+            if !exists {
+                // The group went while the node was allocated: it never starts.
+                Err(node.name)
+            } else {
+                state.instances.insert(
+                    node.instance_id.clone(),
+                    Instance {
+                        id: node.instance_id.clone(),
+                        group: group.clone(),
+                        zone: zone.clone(),
+                        state: LifecycleState::Pending,
+                        launch_configuration: configuration,
+                        launched: Utc::now(),
+                        node: node.name.clone(),
+                        ip: node.ip,
+                    },
+                );
+                state.record(
+                    &group,
+                    Some(&node.instance_id),
+                    format!("launching node {} in {zone}", node.name),
+                );
+                Ok(node)
+            }
+        };
+        match node {
+            Ok(node) => self.launch(node).await,
+            Err(name) => {
+                let _ = tokio::task::spawn_blocking(move || Testbed::destroy_node(&name)).await;
+            }
+        }
     }
 
     /// A launch: the node is made (`Pending`), its user data starts, the launch hooks hold it

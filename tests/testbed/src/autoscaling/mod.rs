@@ -140,6 +140,7 @@ impl Emulator {
                     }],
                     created: now,
                     deleting: false,
+                    launching_zones: Vec::new(),
                 },
             );
             for (index, node) in nodes.into_iter().enumerate() {

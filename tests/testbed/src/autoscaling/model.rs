@@ -163,6 +163,8 @@ pub struct Group {
     pub created: DateTime<Utc>,
     /// `ForceDelete` in progress: no more launches.
     pub deleting: bool,
+    /// The zones of launches whose nodes are being allocated: capacity already.
+    pub launching_zones: Vec<String>,
 }
 
 impl Group {

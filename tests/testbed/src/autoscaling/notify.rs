@@ -158,6 +158,7 @@ mod tests {
             tags: vec![],
             created: Utc::now(),
             deleting: false,
+            launching_zones: Vec::new(),
         };
         let parsed = parse_message(test_message(&group, "r").as_bytes()).expect("parses");
         assert!(
