@@ -2,9 +2,6 @@
 //! `bootstrap` with a cluster table of their own. Used by the bootstrap tests and benchmark.
 
 use anyhow::{Context, Result, ensure};
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-};
 use bollard::models::LocalNodeState;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
@@ -19,28 +16,8 @@ pub fn user_data(role: &str, table: &str) -> Result<String> {
     ))
 }
 
-/// A cluster table as the stack makes it: string partition key `pk`.
-pub async fn create_table(dynamodb: &aws_sdk_dynamodb::Client, name: &str) -> Result<()> {
-    dynamodb
-        .create_table()
-        .table_name(name)
-        .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("pk")
-                .attribute_type(ScalarAttributeType::S)
-                .build()?,
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name("pk")
-                .key_type(KeyType::Hash)
-                .build()?,
-        )
-        .send()
-        .await?;
-    Ok(())
-}
+/// A cluster table as the stack makes it.
+pub use testbed::create_table;
 
 /// Waits until every instance's engine is an active member of one and the same swarm, with
 /// `managers` of them managers; returns the swarm's id.

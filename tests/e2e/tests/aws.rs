@@ -38,30 +38,10 @@ async fn a_message_sent_to_a_moto_queue_is_received_back_intact() -> Result<()> 
 #[tokio::test]
 async fn a_conditional_put_to_a_moto_table_succeeds_once_and_then_fails_as_dynamodb_does()
 -> Result<()> {
-    use aws_sdk_dynamodb::types::{
-        AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
-        ScalarAttributeType,
-    };
+    use aws_sdk_dynamodb::types::AttributeValue;
     let dynamodb = aws_sdk_dynamodb::Client::new(&sdk_config().await?);
     let table = format!("e2e-{}", std::process::id());
-    dynamodb
-        .create_table()
-        .table_name(&table)
-        .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("pk")
-                .attribute_type(ScalarAttributeType::S)
-                .build()?,
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name("pk")
-                .key_type(KeyType::Hash)
-                .build()?,
-        )
-        .send()
-        .await?;
+    testbed::create_table(&dynamodb, &table).await?;
     // The pattern the node bootstrap relies on: only the first writer creates the record.
     let put = || {
         dynamodb

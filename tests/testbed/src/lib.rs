@@ -266,9 +266,6 @@ fn start_emulator(bed: &Testbed, managers: u8, workers: u8) -> Result<()> {
 
 /// Makes the stack's cluster table in moto (as the template does), unless it exists.
 async fn create_cluster_table(bed: &Testbed) -> Result<()> {
-    use aws_sdk_dynamodb::types::{
-        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-    };
     let config = aws_sdk_dynamodb::Config::builder()
         .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
         .endpoint_url(&bed.aws_endpoint)
@@ -279,9 +276,22 @@ async fn create_cluster_table(bed: &Testbed) -> Result<()> {
             "testing", "testing", None, None, "testbed",
         ))
         .build();
-    let created = aws_sdk_dynamodb::Client::from_conf(config)
+    create_table(
+        &aws_sdk_dynamodb::Client::from_conf(config),
+        layout::CLUSTER_TABLE,
+    )
+    .await
+}
+
+/// Makes a table shaped as the stack's cluster table (string partition key `pk`, on demand),
+/// unless it exists.
+pub async fn create_table(dynamodb: &aws_sdk_dynamodb::Client, name: &str) -> Result<()> {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    };
+    let created = dynamodb
         .create_table()
-        .table_name(layout::CLUSTER_TABLE)
+        .table_name(name)
         .billing_mode(BillingMode::PayPerRequest)
         .attribute_definitions(
             AttributeDefinition::builder()
@@ -307,7 +317,7 @@ async fn create_cluster_table(bed: &Testbed) -> Result<()> {
             Ok(())
         }
         Err(error) => Err(anyhow::anyhow!(
-            "cannot create the cluster table: {}",
+            "cannot create table {name}: {}",
             aws_sdk_dynamodb::error::DisplayErrorContext(error)
         )),
     }
