@@ -144,17 +144,24 @@ impl ClusterStore for DynamoStore {
     }
 
     async fn add_manager(&self, address: &str) -> Result<(), Error> {
-        // Appended, then read back until it is there: two managers joining at once each append
-        // their own address, and a store that loses one of the two writes (moto does, under
-        // concurrent requests) is repaired by the writer that lost.
+        // Appended, then read back until it is there, twice a second apart: two managers
+        // joining at once each append their own address, and a store that loses one of two
+        // concurrent writes (moto does; DynamoDB does not) is repaired by the writer that lost,
+        // even when the other's stale write lands just after its first check.
+        let mut seen_once = false;
         for _ in 0..10 {
             match self.read().await? {
                 Some(ClusterRecord::Ready(swarm))
                     if swarm.managers.iter().any(|m| m == address) =>
                 {
-                    return Ok(());
+                    if seen_once {
+                        return Ok(());
+                    }
+                    seen_once = true;
+                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                    continue;
                 }
-                Some(ClusterRecord::Ready(_)) => {}
+                Some(ClusterRecord::Ready(_)) => seen_once = false,
                 _ => {
                     return Err(Error::MalformedRecord(
                         "no ready swarm to add a manager to".into(),

@@ -422,3 +422,18 @@ pub async fn history_events(instance_id: &str) -> Result<Vec<(DateTime<Utc>, Str
         })
         .collect()
 }
+
+/// The instance id in [`foreign_action`], which nothing of the test bed ever is.
+pub const FOREIGN_INSTANCE: &str = "i-0f0f0f0f0f0f0f0f0";
+
+/// A well-formed termination notification of a group no stack of the test bed owns.
+pub fn foreign_action() -> String {
+    serde_json::json!({
+        "LifecycleTransition": "autoscaling:EC2_INSTANCE_TERMINATING",
+        "EC2InstanceId": FOREIGN_INSTANCE,
+        "AutoScalingGroupName": "someone-elses-group",
+        "LifecycleHookName": "theirs",
+        "LifecycleActionToken": "11111111-2222-4333-8444-555555555555",
+    })
+    .to_string()
+}

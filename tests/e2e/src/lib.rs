@@ -39,3 +39,15 @@ pub fn binary(name: &str) -> Result<std::path::PathBuf> {
             )
         })
 }
+
+/// The Docker API sockets of the test bed's managers, as `DOCKER_HOSTS` takes them.
+pub fn manager_sockets() -> Result<String> {
+    let bed = testbed::Testbed::load()?;
+    Ok(bed
+        .nodes
+        .iter()
+        .filter(|n| n.role == testbed::Role::Manager)
+        .map(|n| n.docker_host())
+        .collect::<Vec<_>>()
+        .join(","))
+}

@@ -5,7 +5,6 @@ use anyhow::{Context, Result};
 use std::fs;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use testbed::{Role, Testbed};
 
 use crate::fixture::Fixture;
 
@@ -22,13 +21,7 @@ impl ProcessorProcess {
     /// observed every 100 ms, a message hidden 5 s at a time), `extra` on top.
     pub fn start(fixture: &Fixture, extra: &[(&str, &str)]) -> Result<Self> {
         let binary = crate::binary("lifecycle")?;
-        let bed = Testbed::load()?;
-        let hosts: Vec<String> = bed
-            .nodes
-            .iter()
-            .filter(|n| n.role == Role::Manager)
-            .map(|n| n.docker_host())
-            .collect();
+        let hosts = crate::manager_sockets()?;
         let dir = binary.with_file_name("e2e-logs");
         fs::create_dir_all(&dir)?;
         // One log per process, numbered in the order they start.
@@ -43,7 +36,7 @@ impl ProcessorProcess {
             .arg("serve")
             .env("SWARM_GROUPS", &fixture.name)
             .env("QUEUE_URL", &fixture.queue_url)
-            .env("DOCKER_HOSTS", hosts.join(","))
+            .env("DOCKER_HOSTS", hosts)
             .env("HEARTBEAT_INTERVAL_SECONDS", "1")
             .env("POLL_INTERVAL_MS", "100")
             .env("VISIBILITY_TIMEOUT_SECONDS", "5")

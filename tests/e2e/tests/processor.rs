@@ -399,14 +399,7 @@ async fn malformed_and_foreign_messages_mixed_with_a_good_one_neither_crash_nor_
             "{}",
             r#"{"LifecycleTransition":"autoscaling:EC2_INSTANCE_TERMINATING","EC2InstanceId":"i-0123456789abcdef0"}"#,
         ];
-        let foreign = serde_json::json!({
-            "LifecycleTransition": "autoscaling:EC2_INSTANCE_TERMINATING",
-            "EC2InstanceId": "i-0f0f0f0f0f0f0f0f0",
-            "AutoScalingGroupName": "someone-elses-group",
-            "LifecycleHookName": "theirs",
-            "LifecycleActionToken": "11111111-2222-4333-8444-555555555555",
-        })
-        .to_string();
+        let foreign = e2e::fixture::foreign_action();
         for body in malformed.iter().copied().chain([foreign.as_str()]) {
             fixture.sqs.send_message().queue_url(&fixture.queue_url).message_body(body).send().await?;
         }
@@ -435,7 +428,7 @@ async fn malformed_and_foreign_messages_mixed_with_a_good_one_neither_crash_nor_
         expected.sort();
         ensure!(dead == expected, "dead-lettered {dead:?}, expected {expected:?}");
         wait_queue_empty(&fixture, Duration::from_secs(20)).await?;
-        ensure!(history_of("i-0f0f0f0f0f0f0f0f0").await?.is_empty(), "the foreign action was touched");
+        ensure!(history_of(e2e::fixture::FOREIGN_INSTANCE).await?.is_empty(), "the foreign action was touched");
         let log = processor.logged();
         ensure!(log.contains("not one of this stack's groups"), "{log}");
         ensure!(log.matches("malformed message kept for the dead-letter queue").count() >= malformed.len(), "{log}");

@@ -14,7 +14,7 @@ use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-use testbed::{Role, Testbed};
+use testbed::Testbed;
 
 /// The port `cargo lambda watch` serves on.
 const PORT: u16 = 9011;
@@ -46,19 +46,13 @@ async fn check(fixture: &Fixture) -> Result<()> {
     let logs = workspace.join("target/debug/e2e-logs");
     fs::create_dir_all(&logs)?;
     // Values hold commas (DOCKER_HOSTS), so an env file, not --env-var.
-    let hosts: Vec<String> = bed
-        .nodes
-        .iter()
-        .filter(|n| n.role == Role::Manager)
-        .map(|n| n.docker_host())
-        .collect();
+    let hosts = e2e::manager_sockets()?;
     let env_file = logs.join("lambda.env");
     fs::write(
         &env_file,
         format!(
             "SWARM_GROUPS={}\nDOCKER_HOSTS={}\nHEARTBEAT_INTERVAL_SECONDS=1\nPOLL_INTERVAL_MS=100\n",
-            fixture.name,
-            hosts.join(",")
+            fixture.name, hosts
         ),
     )?;
     let venv_bin = testbed::moto::venv().join("bin");
@@ -140,17 +134,11 @@ async fn invoke(
             "awsRegion": "us-east-1",
         })
     };
-    let foreign = serde_json::json!({
-        "LifecycleTransition": "autoscaling:EC2_INSTANCE_TERMINATING",
-        "EC2InstanceId": "i-0f0f0f0f0f0f0f0f0",
-        "AutoScalingGroupName": "someone-elses-group",
-        "LifecycleHookName": "theirs",
-        "LifecycleActionToken": "11111111-2222-4333-8444-555555555555",
-    });
+    let foreign = e2e::fixture::foreign_action();
     let event = serde_json::json!({"Records": [
         record("m-bad", "not json"),
         record("m-test", r#"{"Event":"autoscaling:TEST_NOTIFICATION"}"#),
-        record("m-foreign", &foreign.to_string()),
+        record("m-foreign", &foreign),
         record("m-ours", &fixture.notification_body(action)),
     ]});
     // curl, as an SQS event source would post it: cargo-lambda's runtime server mishandles
