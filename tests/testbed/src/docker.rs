@@ -3,7 +3,7 @@
 
 use anyhow::{Context, Result, bail};
 use bollard::Docker;
-use bollard::models::{Node as SwarmNode, NodeState, SwarmInitRequest, SwarmJoinRequest};
+use bollard::models::{Node as SwarmNode, NodeState, SwarmJoinRequest};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
@@ -22,25 +22,6 @@ pub async fn connect(host: &str) -> Result<Docker> {
         .await
         .with_context(|| format!("dockerd at {host} does not answer a ping"))?;
     Ok(docker)
-}
-
-/// Makes the daemon the first manager of a new swarm advertising `ip`. Idempotent: a daemon
-/// already in a swarm is left alone.
-pub async fn init_swarm(docker: &Docker, ip: std::net::Ipv4Addr) -> Result<()> {
-    if docker.inspect_swarm().await.is_ok() {
-        return Ok(());
-    }
-    docker
-        .init_swarm(SwarmInitRequest {
-            listen_addr: Some("0.0.0.0:2377".to_owned()),
-            advertise_addr: Some(ip.to_string()),
-            default_addr_pool: Some(vec![layout::OVERLAY_POOL.to_owned()]),
-            subnet_size: Some(24),
-            ..Default::default()
-        })
-        .await
-        .context("swarm init failed")?;
-    Ok(())
 }
 
 /// The swarm's join tokens, manager and worker, read from a manager.

@@ -25,8 +25,6 @@ pub const CGROUP_PREFIX: &str = "swarm-testbed-";
 pub const SUBNET: [u8; 3] = [10, 77, 0];
 /// Prefix length of [`SUBNET`].
 pub const PREFIX_LEN: u8 = 24;
-/// The pool swarm takes overlay subnets from, apart from [`SUBNET`].
-pub const OVERLAY_POOL: &str = "10.78.0.0/16";
 /// moto server's port on loopback.
 pub const MOTO_PORT: u16 = 5000;
 /// The stack's cluster table in moto, through which the nodes' bootstrap forms the swarm.
