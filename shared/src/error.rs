@@ -58,6 +58,43 @@ pub enum Error {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// A certificate of the Docker API cannot be made.
+    #[error("certificate: cannot {what}")]
+    Certificate {
+        /// The step.
+        what: &'static str,
+        /// rcgen's error.
+        #[source]
+        source: rcgen::Error,
+    },
+    /// A Secrets Manager call failed.
+    #[error("Secrets Manager call `{call}` on {secret} failed")]
+    SecretsManager {
+        /// The action.
+        call: &'static str,
+        /// The secret's id (its ARN or name; never its value).
+        secret: String,
+        /// The SDK's error, with its context.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// A secret holds something this code did not write.
+    #[error("secret {secret} is malformed: {reason}")]
+    MalformedSecret {
+        /// The secret's id.
+        secret: String,
+        /// What is wrong (never the value).
+        reason: String,
+    },
+    /// A CloudFormation call failed.
+    #[error("CloudFormation call `{call}` failed")]
+    CloudFormation {
+        /// The action.
+        call: &'static str,
+        /// The SDK's error, with its context.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// The TLS material for the Docker API cannot be read or written.
     #[error("TLS material for the Docker API: {what}")]
     Tls {

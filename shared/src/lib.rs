@@ -4,6 +4,7 @@
 //! - [`event`]: one parser from an SQS message body to a typed lifecycle event;
 //! - [`cluster`]: the cluster record the nodes find their swarm through;
 //! - [`drain`]: the drain state machine, sans IO: from what was observed to the next step;
+//! - [`pki`]: the certificates of the managers' Docker API (mutual TLS);
 //! - [`ids`]: validated newtypes for instance ids, group and hook names, action tokens;
 //! - [`ports`]: the small traits the processor observes and acts through, and
 //!   [`adapters`]: them over bollard and the AWS SDK; [`error`]: how those calls fail.
@@ -14,5 +15,6 @@ pub mod drain;
 pub mod error;
 pub mod event;
 pub mod ids;
+pub mod pki;
 pub mod ports;
 mod text;

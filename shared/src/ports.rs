@@ -121,6 +121,9 @@ pub trait ClusterStore: Send + Sync {
     fn read(&self) -> impl Future<Output = Result<Option<ClusterRecord>, Error>> + Send;
     /// Writes `Initializing { owner }` unless a record exists: exactly one caller ever wins.
     fn claim(&self, owner: &str) -> impl Future<Output = Result<Claim, Error>> + Send;
+    /// Claims the making of the Docker API's CA for `owner`: exactly one manager wins, and
+    /// wins again if it asks again (after a reboot).
+    fn claim_ca(&self, owner: &str) -> impl Future<Output = Result<Claim, Error>> + Send;
     /// Replaces the claim of `owner` with the swarm (conditional on the claim being its own).
     fn publish(&self, owner: &str, swarm: &Swarm)
     -> impl Future<Output = Result<(), Error>> + Send;

@@ -4,10 +4,12 @@
 //! when every manager boots in the same second) or join it as a manager or a worker.
 //!
 //! - [`decide`]: the next boot step from what was read, sans IO;
-//! - [`run`]: the flow that reads, acts and reads again until the node is in the swarm.
+//! - [`run`]: the flow that reads, acts and reads again until the node is in the swarm;
+//! - [`tls`]: a manager's Docker API certificate, from the stack's CA (made once).
 
 pub mod decide;
 pub mod run;
+pub mod tls;
 
 /// Why the bootstrap failed. The message says what to do about it.
 #[derive(Debug, thiserror::Error)]
@@ -54,6 +56,17 @@ pub enum BootstrapError {
         #[source]
         last: Box<swarm_aws::error::Error>,
     },
+    /// Another manager claimed the making of the CA and never wrote it.
+    #[error(
+        "no Docker API CA after {seconds} s: the manager that claimed it (item `docker-ca` of the cluster table) never wrote it; if it is gone, delete that item and boot again"
+    )]
+    NoCa {
+        /// How long it waited.
+        seconds: u64,
+    },
+    /// The address from instance metadata is not an IP address.
+    #[error("instance metadata gave `{0}` as the private address")]
+    Address(String),
     /// Still waiting when the deadline came.
     #[error("not in the swarm after {seconds} s: {waiting_for}")]
     Timeout {

@@ -1,16 +1,30 @@
-//! `bootstrap`: run by an instance's user data at boot. Settings from the environment:
-//! `NODE_ROLE` (`manager` or `worker`), `CLUSTER_TABLE` (the stack's DynamoDB table),
-//! `DOCKER_HOST` (default the local socket), `BOOT_DEADLINE_SECONDS` (default 600). Who the
-//! instance is comes from instance metadata (IMDSv2, the AWS SDK's client).
+//! `bootstrap [tls]`: run by an instance's user data at boot.
+//!
+//! - `bootstrap tls` (managers, before Docker starts): writes the manager's Docker API
+//!   certificate into `DOCKER_TLS_DIR` (default `/etc/docker/tls`), from the CA in the secret
+//!   `DOCKER_CA_SECRET`, making the CA (and the processor's certificate, in
+//!   `PROCESSOR_TLS_SECRET`) if this manager is the first.
+//! - `bootstrap`: joins the swarm, or initialises it (the first manager, exactly once, with
+//!   the overlay address pool `SWARM_ADDRESS_POOL` if set). With `SIGNAL_STACK` and
+//!   `SIGNAL_RESOURCE` set, it then signals CloudFormation: SUCCESS once the node is in the
+//!   swarm, FAILURE if it could not join.
+//!
+//! Both read `NODE_ROLE` (`manager` or `worker`), `CLUSTER_TABLE` (the stack's DynamoDB
+//! table) and `BOOT_DEADLINE_SECONDS` (default 600); `bootstrap` reads `DOCKER_HOST`
+//! (default the local socket). Who the instance is comes from instance metadata (IMDSv2,
+//! the AWS SDK's client).
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use bootstrap::BootstrapError;
 use bootstrap::decide::Role;
 use bootstrap::run::{Identity, run};
+use bootstrap::tls::{SecretIds, provision};
 use swarm_aws::adapters::dynamodb::DynamoStore;
 use swarm_aws::adapters::engine::LocalEngine;
+use swarm_aws::adapters::secrets::Secrets;
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -18,9 +32,18 @@ async fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(false)
         .init();
-    match boot().await {
-        Ok(booted) => {
-            println!("bootstrap: {booted:?}");
+    let command = std::env::args().nth(1);
+    let outcome = match command.as_deref() {
+        None => boot().await,
+        Some("tls") => tls().await,
+        Some(other) => Err(BootstrapError::Config {
+            var: "the command line",
+            reason: format!("unknown command `{other}`: give none (join the swarm) or `tls`"),
+        }),
+    };
+    match outcome {
+        Ok(done) => {
+            println!("bootstrap: {done}");
             ExitCode::SUCCESS
         }
         Err(error) => {
@@ -36,16 +59,18 @@ async fn main() -> ExitCode {
 }
 
 fn setting(var: &'static str) -> Result<String, BootstrapError> {
-    std::env::var(var)
-        .ok()
-        .filter(|v| !v.trim().is_empty())
-        .ok_or_else(|| BootstrapError::Config {
-            var,
-            reason: "is required".into(),
-        })
+    optional(var).ok_or_else(|| BootstrapError::Config {
+        var,
+        reason: "is required".into(),
+    })
 }
 
-async fn boot() -> Result<bootstrap::run::Booted, BootstrapError> {
+fn optional(var: &'static str) -> Option<String> {
+    std::env::var(var).ok().filter(|v| !v.trim().is_empty())
+}
+
+/// Who this instance is, from instance metadata and `NODE_ROLE`.
+async fn identity() -> Result<Identity, BootstrapError> {
     let role = match setting("NODE_ROLE")?.as_str() {
         "manager" => Role::Manager,
         "worker" => Role::Worker,
@@ -56,16 +81,6 @@ async fn boot() -> Result<bootstrap::run::Booted, BootstrapError> {
             });
         }
     };
-    let table = setting("CLUSTER_TABLE")?;
-    let deadline = match std::env::var("BOOT_DEADLINE_SECONDS") {
-        Err(_) => Duration::from_secs(600),
-        Ok(text) => Duration::from_secs(text.parse().map_err(|_| BootstrapError::Config {
-            var: "BOOT_DEADLINE_SECONDS",
-            reason: format!("`{text}` is not a whole number of seconds"),
-        })?),
-    };
-    let host =
-        std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into());
     // Patient: at boot the instance is busy, and there is no hurry worth failing for.
     let imds = aws_config::imds::Client::builder()
         .connect_timeout(Duration::from_secs(5))
@@ -84,13 +99,93 @@ async fn boot() -> Result<bootstrap::run::Booted, BootstrapError> {
                 })
         }
     };
-    let me = Identity {
+    Ok(Identity {
         instance_id: read("/latest/meta-data/instance-id").await?,
         address: read("/latest/meta-data/local-ipv4").await?,
         role,
+        address_pool: optional("SWARM_ADDRESS_POOL"),
+    })
+}
+
+fn deadline() -> Result<Duration, BootstrapError> {
+    match std::env::var("BOOT_DEADLINE_SECONDS") {
+        Err(_) => Ok(Duration::from_secs(600)),
+        Ok(text) => Ok(Duration::from_secs(text.parse().map_err(|_| {
+            BootstrapError::Config {
+                var: "BOOT_DEADLINE_SECONDS",
+                reason: format!("`{text}` is not a whole number of seconds"),
+            }
+        })?)),
+    }
+}
+
+async fn store(sdk: &aws_config::SdkConfig) -> Result<DynamoStore, BootstrapError> {
+    Ok(DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(sdk),
+        setting("CLUSTER_TABLE")?,
+    ))
+}
+
+async fn tls() -> Result<String, BootstrapError> {
+    let me = identity().await?;
+    let address = me
+        .address
+        .parse()
+        .map_err(|_| BootstrapError::Address(me.address.clone()))?;
+    let ids = SecretIds {
+        ca: setting("DOCKER_CA_SECRET")?,
+        client: setting("PROCESSOR_TLS_SECRET")?,
     };
-    tracing::info!(instance_id = %me.instance_id, address = %me.address, ?role, "booting");
+    let dir = PathBuf::from(optional("DOCKER_TLS_DIR").unwrap_or_else(|| "/etc/docker/tls".into()));
     let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table);
-    run(&me, &LocalEngine::connect(&host)?, &store, deadline).await
+    let secrets = Secrets::new(aws_sdk_secretsmanager::Client::new(&sdk));
+    provision(
+        &me.instance_id,
+        address,
+        &store(&sdk).await?,
+        &secrets,
+        &ids,
+        &dir,
+        deadline()?,
+    )
+    .await?;
+    Ok(format!("certificate for {address} in {}", dir.display()))
+}
+
+async fn boot() -> Result<String, BootstrapError> {
+    let me = identity().await?;
+    let deadline = deadline()?;
+    let host =
+        std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into());
+    tracing::info!(instance_id = %me.instance_id, address = %me.address, role = ?me.role, "booting");
+    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let booted = run(
+        &me,
+        &LocalEngine::connect(&host)?,
+        &store(&sdk).await?,
+        deadline,
+    )
+    .await;
+    if let (Some(stack), Some(resource)) = (optional("SIGNAL_STACK"), optional("SIGNAL_RESOURCE")) {
+        let client = aws_sdk_cloudformation::Client::new(&sdk);
+        let success = booted.is_ok();
+        match swarm_aws::adapters::cloudformation::signal(
+            &client,
+            &stack,
+            &resource,
+            &me.instance_id,
+            success,
+        )
+        .await
+        {
+            Ok(()) => {
+                tracing::info!(step = "signal", instance_id = %me.instance_id, success, "signalled CloudFormation")
+            }
+            // The node's state is what matters; CloudFormation times out on a lost signal.
+            Err(error) => {
+                tracing::warn!(step = "signal", instance_id = %me.instance_id, error = %error, "cannot signal CloudFormation")
+            }
+        }
+    }
+    Ok(format!("{:?}", booted?))
 }

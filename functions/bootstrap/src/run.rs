@@ -19,6 +19,9 @@ pub struct Identity {
     pub address: String,
     /// Manager or worker.
     pub role: Role,
+    /// The address pool of overlay networks (CIDR), set when this node initialises the swarm;
+    /// `None`: Docker's default, 10.0.0.0/8, which may collide with the VPC's.
+    pub address_pool: Option<String>,
 }
 
 /// How the boot ended.
@@ -76,7 +79,7 @@ pub async fn run(
                 }
             }
             Boot::Init => {
-                let swarm = engine.init(&me.address).await?;
+                let swarm = engine.init(&me.address, me.address_pool.as_deref()).await?;
                 store.publish(&me.instance_id, &swarm).await?;
                 tracing::info!(step = "init", swarm_id = %swarm.id, "initialised the swarm and recorded it");
                 return Ok(Booted::Initialized(swarm.id));

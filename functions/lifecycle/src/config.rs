@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::time::Duration;
 use swarm_aws::ids::{GroupName, InvalidId};
+use swarm_aws::pki::Issued;
 
 /// Names of the environment variables the processor reads.
 pub mod vars {
@@ -29,6 +30,9 @@ pub mod vars {
     pub const DOCKER_TLS_CERT_PEM: &str = "DOCKER_TLS_CERT_PEM";
     /// Its private key, PEM. A secret: never logged.
     pub const DOCKER_TLS_KEY_PEM: &str = "DOCKER_TLS_KEY_PEM";
+    /// The Secrets Manager secret holding the three as JSON (`ca`, `cert`, `key`), written by
+    /// the stack's first manager: what the stack gives the Lambda function.
+    pub const DOCKER_TLS_SECRET: &str = "DOCKER_TLS_SECRET";
     /// Seconds a launching instance may take to be a ready swarm node before it is abandoned
     /// (default 600).
     pub const LAUNCH_DEADLINE: &str = "LAUNCH_DEADLINE_SECONDS";
@@ -78,61 +82,38 @@ pub enum ConfigError {
 }
 
 /// Where the client's TLS material for the Docker API comes from.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TlsMaterial {
     /// A directory holding `ca.pem`, `cert.pem`, `key.pem` (Docker's `DOCKER_CERT_PATH`).
     Files(PathBuf),
-    /// The three as PEM text from the environment.
-    Pem {
-        /// The CA that signed the managers' certificates.
-        ca: String,
-        /// The processor's certificate.
-        cert: String,
-        /// The processor's key (a secret).
-        key: String,
-    },
-}
-
-/// Never prints the key.
-impl std::fmt::Debug for TlsMaterial {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Files(dir) => f.debug_tuple("Files").field(dir).finish(),
-            Self::Pem { .. } => f.write_str("Pem { .. }"),
-        }
-    }
+    /// The three as PEM text from the environment (`Issued` never prints the key).
+    Pem(Issued),
+    /// The id of the Secrets Manager secret the stack's first manager writes them to.
+    Secret(String),
 }
 
 impl TlsMaterial {
     /// A directory with the three files: the given one, or a private one (mode 0700) the PEM
-    /// text is written to.
-    pub fn materialize(&self) -> std::io::Result<PathBuf> {
+    /// text is written to. A secret must have been read first (`Pem`).
+    pub fn materialize(&self) -> Result<PathBuf, swarm_aws::error::Error> {
         match self {
             Self::Files(dir) => Ok(dir.clone()),
-            Self::Pem { ca, cert, key } => {
-                use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+            Self::Pem(issued) => {
                 let dir =
                     std::env::temp_dir().join(format!("lifecycle-tls-{}", std::process::id()));
-                std::fs::DirBuilder::new()
-                    .mode(0o700)
-                    .recursive(true)
-                    .create(&dir)?;
-                for (name, text) in [("ca.pem", ca), ("cert.pem", cert), ("key.pem", key)] {
-                    let mut file = std::fs::OpenOptions::new()
-                        .write(true)
-                        .create(true)
-                        .truncate(true)
-                        .mode(0o600)
-                        .open(dir.join(name))?;
-                    std::io::Write::write_all(&mut file, text.as_bytes())?;
-                }
+                issued.write_to(&dir)?;
                 Ok(dir)
             }
+            Self::Secret(id) => Err(swarm_aws::error::Error::MalformedSecret {
+                secret: id.clone(),
+                reason: "not read yet".into(),
+            }),
         }
     }
 }
 
-/// The TLS material from `DOCKER_CERT_PATH`, or from the three PEM variables (all or none).
+/// The TLS material from `DOCKER_CERT_PATH`, the three PEM variables (all or none), or the
+/// secret `DOCKER_TLS_SECRET`.
 fn tls_material(get: &impl Fn(&str) -> Option<String>) -> Result<Option<TlsMaterial>, ConfigError> {
     let pem = [
         vars::DOCKER_TLS_CA_PEM,
@@ -158,7 +139,16 @@ fn tls_material(get: &impl Fn(&str) -> Option<String>) -> Result<Option<TlsMater
             }
         }
         let [ca, cert, key] = pem.map(|(_, v)| v.unwrap_or_default());
-        return Ok(Some(TlsMaterial::Pem { ca, cert, key }));
+        return Ok(Some(TlsMaterial::Pem(Issued { ca, cert, key })));
+    }
+    if let Some(id) = get(vars::DOCKER_TLS_SECRET) {
+        if get(vars::DOCKER_CERT_PATH).is_some() {
+            return Err(ConfigError::Invalid {
+                var: vars::DOCKER_TLS_SECRET,
+                reason: format!("give it or {}, not both", vars::DOCKER_CERT_PATH),
+            });
+        }
+        return Ok(Some(TlsMaterial::Secret(id)));
     }
     let Some(dir) = get(vars::DOCKER_CERT_PATH).map(PathBuf::from) else {
         return Ok(None);

@@ -13,7 +13,7 @@ use swarm_aws::drain::{
 use swarm_aws::error::Error;
 use swarm_aws::event::LifecycleAction;
 use swarm_aws::ids::InstanceId;
-use swarm_aws::ports::{Answer, LifecycleHooks, SwarmNodes, SwarmView};
+use swarm_aws::ports::{Answer, LifecycleHooks, Queue, Received, SwarmNodes, SwarmView};
 
 /// One worker running one replica of a 2-replica service, in a 3-manager swarm.
 pub struct FakeSwarm {
@@ -122,5 +122,29 @@ impl LifecycleHooks for FakeHooks {
     async fn heartbeat(&self, _action: &LifecycleAction) -> Result<Answer, Error> {
         *self.heartbeats.lock().expect("heartbeats") += 1;
         Ok(Answer::Accepted)
+    }
+}
+
+/// A queue that only remembers which messages were shown again, and after how long.
+#[derive(Default)]
+pub struct FakeQueue {
+    pub shown_again: Mutex<Vec<(String, Duration)>>,
+}
+
+impl Queue for FakeQueue {
+    async fn receive(&self, _max: u8, _visibility: Duration) -> Result<Vec<Received>, Error> {
+        Ok(Vec::new())
+    }
+
+    async fn delete(&self, _receipt_handle: &str) -> Result<(), Error> {
+        Ok(())
+    }
+
+    async fn show_again(&self, receipt_handle: &str, after: Duration) -> Result<(), Error> {
+        self.shown_again
+            .lock()
+            .expect("shown again")
+            .push((receipt_handle.to_owned(), after));
+        Ok(())
     }
 }

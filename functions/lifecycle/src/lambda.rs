@@ -2,13 +2,15 @@
 //! driven as far as the invocation's time allows; a record that finished (or needs nothing)
 //! is not reported, so Lambda deletes it; one that must wait, failed transiently, or cannot be
 //! read is reported, so it comes back (and an unreadable one reaches the dead-letter queue
-//! after the queue's receive count).
+//! after the queue's receive count). A reported record is shown again after
+//! [`COME_BACK_AFTER`], not after the queue's visibility timeout: a drain longer than one
+//! invocation carries on in the next, and the hook's heartbeat timeout is never reached.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::LambdaEvent;
-use swarm_aws::ports::{LifecycleHooks, SwarmNodes};
+use swarm_aws::ports::{LifecycleHooks, Queue, SwarmNodes};
 use tracing::Instrument;
 
 use crate::processor::{Outcome, Processor};
@@ -17,9 +19,14 @@ use crate::triage::{Triage, error_chain};
 /// Time kept back from the invocation's deadline to answer Lambda.
 const ANSWER_MARGIN: Duration = Duration::from_secs(3);
 
-/// Handles one batch; the records are processed side by side.
-pub async fn handle<S: SwarmNodes, H: LifecycleHooks>(
+/// How soon a record that must come back is shown again, when the queue is known.
+pub const COME_BACK_AFTER: Duration = Duration::from_secs(10);
+
+/// Handles one batch; the records are processed side by side. With `queue`, each record
+/// reported back is first made visible again after [`COME_BACK_AFTER`].
+pub async fn handle<S: SwarmNodes, H: LifecycleHooks, Q: Queue>(
     processor: &Processor<S, H>,
+    queue: Option<&Q>,
     event: LambdaEvent<SqsEvent>,
 ) -> Result<SqsBatchResponse, lambda_runtime::Error> {
     let budget = budget(event.context.deadline);
@@ -50,6 +57,12 @@ pub async fn handle<S: SwarmNodes, H: LifecycleHooks>(
                     }
                 }
             };
+            if let (false, Some(queue), Some(receipt)) =
+                (finished, queue, record.receipt_handle.as_deref())
+                && let Err(error) = queue.show_again(receipt, COME_BACK_AFTER).await
+            {
+                tracing::warn!(error = %error, "cannot shorten the record's wait; it comes back after the queue's visibility timeout");
+            }
             (message_id, finished)
         }
         .instrument(span)
@@ -79,12 +92,13 @@ fn budget(deadline_ms: u64) -> Duration {
 mod tests {
     use super::*;
     use crate::config::Config;
-    use crate::fakes::{FakeHooks, FakeSwarm};
+    use crate::fakes::{FakeHooks, FakeQueue, FakeSwarm};
     use aws_lambda_events::event::sqs::SqsMessage;
 
     fn record(id: &str, body: &str) -> SqsMessage {
         let mut record = SqsMessage::default();
         record.message_id = Some(id.to_owned());
+        record.receipt_handle = Some(format!("receipt-{id}"));
         record.body = Some(body.to_owned());
         record
     }
@@ -114,7 +128,8 @@ mod tests {
             .duration_since(UNIX_EPOCH)
             .expect("after the epoch")
             .as_millis() as u64;
-        let response = handle(&processor, LambdaEvent::new(event, context))
+        let queue = FakeQueue::default();
+        let response = handle(&processor, Some(&queue), LambdaEvent::new(event, context))
             .await
             .expect("handled");
         let failed: Vec<&str> = response
@@ -123,6 +138,11 @@ mod tests {
             .map(|f| f.item_identifier.as_str())
             .collect();
         assert_eq!(failed, ["malformed"]);
+        assert_eq!(
+            *queue.shown_again.lock().expect("shown again"),
+            [("receipt-malformed".to_owned(), COME_BACK_AFTER)],
+            "a record that comes back is shown again soon, not after the visibility timeout"
+        );
         assert_eq!(
             processor.hooks().completed.lock().expect("completed").len(),
             1

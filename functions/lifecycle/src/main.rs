@@ -13,13 +13,15 @@ use std::io::BufRead;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use lifecycle::config::{Config, ConfigError, vars};
+use lifecycle::config::{Config, ConfigError, TlsMaterial, vars};
 use lifecycle::processor::Processor;
 use lifecycle::triage::Triage;
 use swarm_aws::adapters::autoscaling::AutoScalingHooks;
 use swarm_aws::adapters::docker::{DockerSwarm, TlsFiles};
 use swarm_aws::adapters::dynamodb::DynamoStore;
+use swarm_aws::adapters::secrets::Secrets;
 use swarm_aws::adapters::sqs::SqsQueue;
+use swarm_aws::pki::Issued;
 
 const USAGE: &str = "usage: lifecycle [serve | lambda | triage]";
 
@@ -84,16 +86,22 @@ async fn processor(
     config: Config,
 ) -> Result<Processor<DockerSwarm, AutoScalingHooks>, ConfigError> {
     let hosts = config.require_docker_hosts()?.to_vec();
+    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let tls = match &config.docker_tls {
         None => None,
-        Some(material) => Some(TlsFiles {
-            dir: material.materialize().map_err(|e| ConfigError::Invalid {
-                var: vars::DOCKER_CERT_PATH,
-                reason: format!("cannot write the TLS material to a private directory: {e}"),
-            })?,
-        }),
+        Some(material) => {
+            let material = match material {
+                TlsMaterial::Secret(id) => TlsMaterial::Pem(read_tls_secret(&sdk, id).await?),
+                other => other.clone(),
+            };
+            Some(TlsFiles {
+                dir: material.materialize().map_err(|e| ConfigError::Invalid {
+                    var: vars::DOCKER_CERT_PATH,
+                    reason: format!("cannot write the TLS material to a private directory: {e}"),
+                })?,
+            })
+        }
     };
-    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let mut swarm = DockerSwarm::new(hosts, tls);
     if let Some(table) = &config.cluster_table {
         swarm = swarm.with_directory(DynamoStore::new(
@@ -106,6 +114,24 @@ async fn processor(
         AutoScalingHooks::new(aws_sdk_autoscaling::Client::new(&sdk)),
         config,
     ))
+}
+
+/// The client certificate the stack's first manager wrote to the secret `id`.
+async fn read_tls_secret(sdk: &aws_config::SdkConfig, id: &str) -> Result<Issued, ConfigError> {
+    let secrets = Secrets::new(aws_sdk_secretsmanager::Client::new(sdk));
+    match secrets.read::<Issued>(id).await {
+        Ok(Some(issued)) => Ok(issued),
+        Ok(None) => Err(ConfigError::Invalid {
+            var: vars::DOCKER_TLS_SECRET,
+            reason: format!(
+                "{id} is still empty: the stack's first manager writes it when it boots"
+            ),
+        }),
+        Err(error) => Err(ConfigError::Invalid {
+            var: vars::DOCKER_TLS_SECRET,
+            reason: format!("{error}: {}", lifecycle::triage::error_chain(&error)),
+        }),
+    }
 }
 
 async fn serve(config: Config) -> ExitCode {
@@ -136,13 +162,22 @@ async fn shutdown() {
 }
 
 async fn lambda(config: Config) -> ExitCode {
+    // With the queue's URL, a record that must come back is shown again soon rather than
+    // after the queue's whole visibility timeout (six times the function's).
+    let queue = match &config.queue_url {
+        Some(url) => {
+            let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+            Some(SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), url.clone()))
+        }
+        None => None,
+    };
     let processor = match processor(config).await {
         Ok(processor) => processor,
         Err(error) => return refuse(&error),
     };
-    let processor = &processor;
+    let (processor, queue) = (&processor, queue.as_ref());
     let handler =
-        lambda_runtime::service_fn(move |event| lifecycle::lambda::handle(processor, event));
+        lambda_runtime::service_fn(move |event| lifecycle::lambda::handle(processor, queue, event));
     match lambda_runtime::run(handler).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

@@ -17,6 +17,9 @@ use crate::ports::{Claim, ClusterStore};
 
 /// The partition key of the one item.
 const KEY: &str = "cluster";
+/// The partition key of the claim to make the Docker API's CA (its owner only: the CA itself
+/// is in Secrets Manager, which the processor's role cannot read).
+const CA_KEY: &str = "docker-ca";
 
 /// The cluster record in a DynamoDB table whose partition key is `pk` (a string).
 pub struct DynamoStore {
@@ -47,6 +50,26 @@ fn string(item: &HashMap<String, AttributeValue>, name: &str) -> Result<String, 
         .and_then(|v| v.as_s().ok())
         .cloned()
         .ok_or_else(|| Error::MalformedRecord(format!("no string `{name}`")))
+}
+
+/// Whether a conditional put won.
+fn won<R: std::fmt::Debug + Send + Sync + 'static>(
+    put: Result<
+        aws_sdk_dynamodb::operation::put_item::PutItemOutput,
+        SdkError<aws_sdk_dynamodb::operation::put_item::PutItemError, R>,
+    >,
+) -> Result<Claim, Error> {
+    match put {
+        Ok(_) => Ok(Claim::Won),
+        Err(error)
+            if error
+                .as_service_error()
+                .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+        {
+            Ok(Claim::Lost)
+        }
+        Err(error) => Err(failed("PutItem", error)),
+    }
 }
 
 /// Reads the item (pure, so it is unit-tested).
@@ -94,17 +117,23 @@ impl ClusterStore for DynamoStore {
             .condition_expression("attribute_not_exists(pk)")
             .send()
             .await;
-        match put {
-            Ok(_) => Ok(Claim::Won),
-            Err(error)
-                if error
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(Claim::Lost)
-            }
-            Err(error) => Err(failed("PutItem", error)),
-        }
+        won(put)
+    }
+
+    async fn claim_ca(&self, owner: &str) -> Result<Claim, Error> {
+        // The owner may claim again: a manager that rebooted before writing the CA makes it.
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", AttributeValue::S(CA_KEY.into()))
+            .item("owner", AttributeValue::S(owner.into()))
+            .condition_expression("attribute_not_exists(pk) OR #owner = :owner")
+            .expression_attribute_names("#owner", "owner")
+            .expression_attribute_values(":owner", AttributeValue::S(owner.into()))
+            .send()
+            .await;
+        won(put)
     }
 
     async fn publish(&self, owner: &str, swarm: &Swarm) -> Result<(), Error> {

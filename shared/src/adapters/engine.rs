@@ -50,11 +50,13 @@ impl LocalEngine {
     }
 
     /// Initialises a new swarm advertising `address`; returns it as the record holds it.
-    pub async fn init(&self, address: &str) -> Result<Swarm, Error> {
+    pub async fn init(&self, address: &str, address_pool: Option<&str>) -> Result<Swarm, Error> {
         self.docker
             .init_swarm(SwarmInitRequest {
                 listen_addr: Some("0.0.0.0:2377".into()),
                 advertise_addr: Some(address.into()),
+                default_addr_pool: address_pool.map(|pool| vec![pool.to_owned()]),
+                subnet_size: address_pool.map(|_| 24),
                 ..Default::default()
             })
             .await

@@ -2,7 +2,9 @@
 //! library that imports bollard or an AWS SDK.
 
 pub mod autoscaling;
+pub mod cloudformation;
 pub mod docker;
 pub mod dynamodb;
 pub mod engine;
+pub mod secrets;
 pub mod sqs;

@@ -4,6 +4,7 @@
 pub mod boot;
 pub mod fixture;
 pub mod processor;
+pub mod secrets;
 pub mod workload;
 
 use anyhow::{Context, Result};

@@ -520,27 +520,9 @@ async fn a_manager_refuses_a_client_without_a_certificate_and_the_processor_refu
 
     // The processor's own certificate but another CA: the manager's certificate is refused.
     let rogue = std::env::temp_dir().join(format!("e2e-rogue-ca-{}", std::process::id()));
-    std::fs::create_dir_all(&rogue)?;
-    testbed::sh::run(
-        "openssl",
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=rogue",
-            "-keyout",
-            &rogue.join("ca-key.pem").display().to_string(),
-            "-out",
-            &rogue.join("ca.pem").display().to_string(),
-        ],
-    )?;
+    swarm_aws::pki::Authority::generate()?
+        .issue_client()?
+        .write_to(&rogue)?;
     let client = testbed::tls::client_dir();
     let docker = Docker::connect_with_ssl(
         &m1.docker_tls_host(),
@@ -669,18 +651,19 @@ async fn sigterm_mid_drain_releases_the_message_at_once_and_another_processor_fi
 }
 
 #[tokio::test]
-async fn the_processor_finds_the_managers_in_the_cluster_record_and_reaches_them_over_tls()
+async fn the_processor_finds_the_managers_in_the_cluster_record_and_its_certificate_in_a_secret()
 -> Result<()> {
     let fixture = Fixture::new("directory", 1, Some(JOIN)).await?;
     let outcome = async {
-        // No DOCKER_HOSTS: the managers come from the record the bootstrap wrote.
-        let client = testbed::tls::client_dir().display().to_string();
+        // No DOCKER_HOSTS: the managers come from the record the bootstrap wrote, and the
+        // client certificate from its secret, as the stack configures the Lambda function.
+        let secret = e2e::secrets::put_client_certificate("directory").await?;
         let processor = ProcessorProcess::start(
             &fixture,
             &[
                 ("DOCKER_HOSTS", ""),
                 ("CLUSTER_TABLE", testbed::layout::CLUSTER_TABLE),
-                ("DOCKER_CERT_PATH", client.as_str()),
+                ("DOCKER_TLS_SECRET", secret.as_str()),
             ],
         )?;
         fixture
