@@ -47,3 +47,14 @@ if [ "$(printf '%s\n1.94.1\n' "$rustc_version" | sort -V | head -n1)" != 1.94.1 
   echo "setup: rustc $rustc_version is too old: the AWS SDK crates need 1.94.1 or newer" >&2
   exit 1
 fi
+
+# cfn-guard, the policy-as-code checker of template.yaml (tests/template/stack.guard), pinned
+# and built from crates.io (about 1.5 min on 2 cores, once per machine).
+guard_version=3.2.1
+guard_root=/var/cache/swarm-testbed/cfn-guard
+if [ "$("$guard_root/bin/cfn-guard" --version 2>/dev/null | awk '{print $2}')" != "$guard_version" ]; then
+  echo "setup: building cfn-guard $guard_version into $guard_root"
+  CARGO_TARGET_DIR=/var/cache/swarm-testbed/cfn-guard-build \
+    cargo install --quiet --locked cfn-guard --version "$guard_version" --root "$guard_root"
+  rm -rf /var/cache/swarm-testbed/cfn-guard-build
+fi

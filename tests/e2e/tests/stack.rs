@@ -1,0 +1,247 @@
+//! The stack, packaged and translated from SAM to plain CloudFormation offline
+//! (`tests/template/package.py`, aws-sam-translator), created in moto's CloudFormation: a
+//! smoke test that the template is deployable as a whole, with the resources it makes
+//! checked through the services' own APIs. moto skips some types silently (listed in the
+//! README); `tests/template/stack.guard` proves their wiring instead.
+
+use std::collections::HashMap;
+
+use anyhow::{Context, Result, ensure};
+use aws_sdk_cloudformation::types::{Capability, Parameter};
+
+fn parameter(key: &str, value: &str) -> Parameter {
+    Parameter::builder()
+        .parameter_key(key)
+        .parameter_value(value)
+        .build()
+}
+
+#[tokio::test]
+async fn the_translated_stack_is_created_in_moto_with_its_groups_queue_table_and_function()
+-> Result<()> {
+    let sdk = e2e::sdk_config().await?;
+    let moto = testbed::moto::endpoint();
+    let name = format!("e2e-stack-{}", std::process::id());
+    let workspace = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let translated = std::env::temp_dir().join(format!("{name}.json"));
+    let output = std::process::Command::new(
+        std::path::Path::new(testbed::layout::CACHE_DIR).join("venv/bin/python"),
+    )
+    .arg(workspace.join("tests/template/package.py"))
+    .arg(workspace.join("template.yaml"))
+    .arg(&translated)
+    .arg("--binary")
+    .arg(e2e::binary("lifecycle")?)
+    .args(["--endpoint", &moto, "--bucket", &name, "--moto"])
+    .output()?;
+    ensure!(
+        output.status.success(),
+        "package.py: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let body = std::fs::read_to_string(&translated)?;
+    std::fs::remove_file(&translated)?;
+    ensure!(
+        !body.contains("AWS::Serverless"),
+        "the SAM transform left serverless types"
+    );
+
+    let ec2_key = format!("{name}-key");
+    // The KeyName parameter names an existing key pair; moto checks it.
+    let python = std::path::Path::new(testbed::layout::CACHE_DIR).join("venv/bin/python");
+    let made = std::process::Command::new(python)
+        .args([
+            "-c",
+            "import boto3,sys; boto3.client('ec2', endpoint_url=sys.argv[1], region_name='us-east-1').create_key_pair(KeyName=sys.argv[2])",
+            &moto,
+            &ec2_key,
+        ])
+        .output()?;
+    ensure!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+
+    let cloudformation = aws_sdk_cloudformation::Client::new(&sdk);
+    cloudformation
+        .create_stack()
+        .stack_name(&name)
+        .template_body(body)
+        .capabilities(Capability::CapabilityIam)
+        .parameters(parameter("KeyName", &ec2_key))
+        .parameters(parameter("SshCidr", "203.0.113.0/24"))
+        .parameters(parameter(
+            "BootstrapUrl",
+            "https://releases.example/bootstrap",
+        ))
+        .parameters(parameter("BootstrapSha256", &"0".repeat(64)))
+        .send()
+        .await
+        .context("create_stack")?;
+    let stack = cloudformation
+        .describe_stacks()
+        .stack_name(&name)
+        .send()
+        .await?
+        .stacks()
+        .first()
+        .cloned()
+        .context("no stack")?;
+    ensure!(
+        stack.stack_status().map(|s| s.as_str()) == Some("CREATE_COMPLETE"),
+        "{:?} {:?}",
+        stack.stack_status(),
+        stack.stack_status_reason()
+    );
+    let outputs: HashMap<String, String> = stack
+        .outputs()
+        .iter()
+        .filter_map(|o| Some((o.output_key()?.to_owned(), o.output_value()?.to_owned())))
+        .collect();
+    for key in [
+        "LoadBalancerDnsName",
+        "FindManagers",
+        "LifecycleQueueUrl",
+        "LifecycleDeadLetterQueueUrl",
+        "ManagerGroupName",
+        "WorkerGroupName",
+    ] {
+        ensure!(outputs.contains_key(key), "no output {key}: {outputs:?}");
+    }
+
+    // Every resource of a type moto makes was made.
+    let resources = cloudformation
+        .describe_stack_resources()
+        .stack_name(&name)
+        .send()
+        .await?;
+    let made: HashMap<&str, &str> = resources
+        .stack_resources()
+        .iter()
+        .filter_map(|r| {
+            Some((
+                r.logical_resource_id()?,
+                r.physical_resource_id().unwrap_or_default(),
+            ))
+        })
+        .collect();
+    for logical in [
+        "Vpc",
+        "PublicSubnetA",
+        "PublicSubnetB",
+        "PrivateSubnetA",
+        "PrivateSubnetB",
+        "NatGateway",
+        "DynamoDbEndpoint",
+        "NodeSecurityGroup",
+        "ManagerSecurityGroup",
+        "ProcessorSecurityGroup",
+        "ClusterTable",
+        "LifecycleQueue",
+        "LifecycleDeadLetterQueue",
+        "ManagerRole",
+        "WorkerRole",
+        "ProcessorRole",
+        "ManagerLaunchTemplate",
+        "WorkerLaunchTemplate",
+        "ManagerGroup",
+        "WorkerGroup",
+        "LoadBalancer",
+        "ServiceTargetGroup",
+        "HttpListener",
+        "LifecycleFunction",
+        "LifecycleFunctionLifecycle",
+    ] {
+        ensure!(
+            made.get(logical).is_some_and(|id| !id.is_empty()),
+            "{logical} was not created: {made:?}"
+        );
+    }
+
+    // The groups as the stack sized them (3 managers, 2 workers, one spare for the rolling
+    // update), behind the load balancer. The test bed points Auto Scaling at its emulator:
+    // this stack lives in moto.
+    let autoscaling = aws_sdk_autoscaling::Client::from_conf(
+        aws_sdk_autoscaling::config::Builder::from(&sdk)
+            .endpoint_url(&moto)
+            .build(),
+    );
+    for (group, min, max) in [("ManagerGroupName", 3, 4), ("WorkerGroupName", 2, 100)] {
+        let described = autoscaling
+            .describe_auto_scaling_groups()
+            .auto_scaling_group_names(&outputs[group])
+            .send()
+            .await?;
+        let found = described
+            .auto_scaling_groups()
+            .first()
+            .with_context(|| format!("{group} not found"))?;
+        ensure!(
+            found.min_size() == Some(min) && found.max_size() == Some(max),
+            "{group}: min {:?} max {:?}",
+            found.min_size(),
+            found.max_size()
+        );
+        ensure!(
+            found.launch_template().is_some(),
+            "{group} has no launch template"
+        );
+        ensure!(
+            !found.target_group_arns().is_empty(),
+            "{group} is not behind the load balancer"
+        );
+        ensure!(
+            found
+                .vpc_zone_identifier()
+                .unwrap_or_default()
+                .split(',')
+                .count()
+                == 2,
+            "{group} is not in two subnets"
+        );
+    }
+
+    // The queue: visibility six times the function's timeout, redriven to the DLQ.
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let attributes = sqs
+        .get_queue_attributes()
+        .queue_url(
+            outputs["LifecycleQueueUrl"].replace("https://sqs.us-east-1.amazonaws.com", &moto),
+        )
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::All)
+        .send()
+        .await?;
+    let attributes = attributes.attributes().context("no attributes")?;
+    let get = |name: aws_sdk_sqs::types::QueueAttributeName| {
+        attributes.get(&name).cloned().unwrap_or_default()
+    };
+    ensure!(get(aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout) == "720");
+    let redrive = get(aws_sdk_sqs::types::QueueAttributeName::RedrivePolicy);
+    ensure!(
+        redrive.contains("LifecycleDeadLetterQueue") && redrive.contains("40"),
+        "{redrive}"
+    );
+
+    // The table, keyed as the bootstrap writes it.
+    let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
+    let table = dynamodb
+        .describe_table()
+        .table_name(made["ClusterTable"])
+        .send()
+        .await?;
+    let key = table
+        .table()
+        .map(|t| t.key_schema().to_vec())
+        .unwrap_or_default();
+    ensure!(
+        key.len() == 1 && key[0].attribute_name() == "pk",
+        "the table's key is {key:?}"
+    );
+    cloudformation
+        .delete_stack()
+        .stack_name(&name)
+        .send()
+        .await?;
+    Ok(())
+}

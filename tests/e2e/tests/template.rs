@@ -1,0 +1,268 @@
+//! The stack's template, checked as code: `cfn-guard` (pinned, installed by
+//! `scripts/setup.sh`) holds it to the rules in `tests/template/stack.guard`, and each rule is
+//! shown to catch a template broken on purpose, one break at a time.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, ensure};
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn cfn_guard() -> PathBuf {
+    Path::new(testbed::layout::CACHE_DIR).join("cfn-guard/bin/cfn-guard")
+}
+
+/// The rules `template` breaks (empty: it passes them all), and all the rules evaluated.
+fn broken_rules(template: &str) -> Result<(Vec<String>, Vec<String>)> {
+    let file = tempfile(template)?;
+    let output = std::process::Command::new(cfn_guard())
+        .args(["validate", "--structured", "-S", "none", "-o", "json", "-r"])
+        .arg(workspace().join("tests/template/stack.guard"))
+        .arg("-d")
+        .arg(&file)
+        .output()
+        .context("cfn-guard is missing: scripts/setup.sh installs it")?;
+    std::fs::remove_file(&file)?;
+    // 0: every rule passed; 19: some failed. Anything else is a broken rule or template.
+    ensure!(
+        matches!(output.status.code(), Some(0 | 19)),
+        "cfn-guard failed: {}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout)
+        .with_context(|| String::from_utf8_lossy(&output.stdout).into_owned())?;
+    let names = |key: &str, rule: fn(&serde_json::Value) -> Option<&str>| -> Vec<String> {
+        report[0][key]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(rule)
+            .map(str::to_owned)
+            .collect()
+    };
+    let broken = names("not_compliant", |v| v["Rule"]["name"].as_str());
+    let mut all = names("compliant", |v| v.as_str());
+    all.extend(broken.iter().cloned());
+    Ok((broken, all))
+}
+
+fn tempfile(text: &str) -> Result<PathBuf> {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let path = std::env::temp_dir().join(format!(
+        "template-{}-{}.yaml",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::write(&path, text)?;
+    Ok(path)
+}
+
+fn template() -> Result<String> {
+    Ok(std::fs::read_to_string(workspace().join("template.yaml"))?)
+}
+
+/// One break: the rule that must catch it, and the text replaced (its first occurrence).
+struct Break {
+    rule: &'static str,
+    what: &'static str,
+    from: &'static str,
+    to: &'static str,
+}
+
+const BREAKS: &[Break] = &[
+    Break {
+        rule: "lifecycle_hooks_target_the_queue",
+        what: "a hook publishes to the dead-letter queue",
+        from: "      AutoScalingGroupName: !Ref WorkerGroup\n      LifecycleTransition: autoscaling:EC2_INSTANCE_TERMINATING\n      NotificationTargetARN: !GetAtt LifecycleQueue.Arn",
+        to: "      AutoScalingGroupName: !Ref WorkerGroup\n      LifecycleTransition: autoscaling:EC2_INSTANCE_TERMINATING\n      NotificationTargetARN: !GetAtt LifecycleDeadLetterQueue.Arn",
+    },
+    Break {
+        rule: "lifecycle_hooks_cover_both_groups",
+        what: "the workers lose their termination hook",
+        from: "      AutoScalingGroupName: !Ref WorkerGroup\n      LifecycleTransition: autoscaling:EC2_INSTANCE_TERMINATING",
+        to: "      AutoScalingGroupName: !Ref ManagerGroup\n      LifecycleTransition: autoscaling:EC2_INSTANCE_TERMINATING",
+    },
+    Break {
+        rule: "lifecycle_hooks_match_the_processor",
+        what: "a termination hook abandons on timeout",
+        from: "      HeartbeatTimeout: 300\n      DefaultResult: CONTINUE",
+        to: "      HeartbeatTimeout: 300\n      DefaultResult: ABANDON",
+    },
+    Break {
+        rule: "lifecycle_hooks_match_the_processor",
+        what: "a launch hook times out before the launch deadline",
+        from: "      HeartbeatTimeout: 900\n      DefaultResult: ABANDON",
+        to: "      HeartbeatTimeout: 300\n      DefaultResult: ABANDON",
+    },
+    Break {
+        rule: "groups_roll_one_node_at_a_time",
+        what: "two managers replaced at once",
+        from: "MaxBatchSize: 1",
+        to: "MaxBatchSize: 2",
+    },
+    Break {
+        rule: "groups_roll_one_node_at_a_time",
+        what: "the rolling update does not wait for the new node",
+        from: "WaitOnResourceSignals: true",
+        to: "WaitOnResourceSignals: false",
+    },
+    Break {
+        rule: "groups_roll_one_node_at_a_time",
+        what: "old workers go before new ones are in service",
+        from: "MinInstancesInService: !Ref ClusterSize",
+        to: "MinInstancesInService: 0",
+    },
+    Break {
+        rule: "groups_roll_one_node_at_a_time",
+        what: "the rolling update suspends terminations",
+        from: "SuspendProcesses: [HealthCheck,",
+        to: "SuspendProcesses: [Terminate, HealthCheck,",
+    },
+    Break {
+        rule: "launch_templates_are_hardened",
+        what: "IMDSv1 allowed",
+        from: "HttpTokens: required",
+        to: "HttpTokens: optional",
+    },
+    Break {
+        rule: "launch_templates_are_hardened",
+        what: "an unencrypted volume",
+        from: "Encrypted: true",
+        to: "Encrypted: false",
+    },
+    Break {
+        rule: "swarm_ports_closed_standalone",
+        what: "gossip open to the world",
+        from: "      Description: Swarm node gossip (7946/tcp) between nodes\n      GroupId: !Ref NodeSecurityGroup\n      SourceSecurityGroupId: !Ref NodeSecurityGroup",
+        to: "      Description: Swarm node gossip (7946/tcp) between nodes\n      GroupId: !Ref NodeSecurityGroup\n      CidrIp: 0.0.0.0/0",
+    },
+    Break {
+        rule: "swarm_ports_closed_standalone",
+        what: "the Docker API open to every node",
+        from: "SourceSecurityGroupId: !Ref ProcessorSecurityGroup",
+        to: "SourceSecurityGroupId: !Ref NodeSecurityGroup",
+    },
+    Break {
+        rule: "swarm_ports_closed_inline",
+        what: "swarm management open on the load balancer's group",
+        from: "        - Description: HTTP from anywhere\n",
+        to: "        - Description: Oops\n          IpProtocol: tcp\n          FromPort: 2000\n          ToPort: 3000\n          CidrIp: 0.0.0.0/0\n        - Description: HTTP from anywhere\n",
+    },
+    Break {
+        rule: "published_port_only_from_the_load_balancer",
+        what: "the service port open to the world",
+        from: "SourceSecurityGroupId: !Ref LoadBalancerSecurityGroup",
+        to: "CidrIp: 0.0.0.0/0",
+    },
+    Break {
+        rule: "published_port_only_from_the_load_balancer",
+        what: "SSH open to the world",
+        from: "          CidrIp: !Ref SshCidr",
+        to: "          CidrIp: 0.0.0.0/0",
+    },
+    Break {
+        rule: "least_privilege",
+        what: "the processor may read every secret",
+        from: "                Action: secretsmanager:GetSecretValue\n                Resource: !Ref ProcessorTlsSecret",
+        to: "                Action: secretsmanager:GetSecretValue\n                Resource: \"*\"",
+    },
+    Break {
+        rule: "least_privilege",
+        what: "every SQS action",
+        from: "Action: [sqs:ReceiveMessage, sqs:DeleteMessage, sqs:ChangeMessageVisibility, sqs:GetQueueAttributes]",
+        to: "Action: sqs:*",
+    },
+    Break {
+        rule: "least_privilege",
+        what: "lifecycle actions of any group",
+        from: "                Action: autoscaling:DescribeAutoScalingInstances",
+        to: "                Action: [autoscaling:DescribeAutoScalingInstances, autoscaling:CompleteLifecycleAction]",
+    },
+    Break {
+        rule: "least_privilege",
+        what: "the workers may write the cluster table anywhere",
+        from: "                Action: dynamodb:GetItem\n                Resource: !GetAtt ClusterTable.Arn",
+        to: "                Action: dynamodb:PutItem\n                Resource: \"*\"",
+    },
+    Break {
+        rule: "data_is_encrypted",
+        what: "the cluster table unencrypted",
+        from: "SSEEnabled: true",
+        to: "SSEEnabled: false",
+    },
+    Break {
+        rule: "data_is_encrypted",
+        what: "the dead-letter queue unencrypted",
+        from: "SqsManagedSseEnabled: true",
+        to: "SqsManagedSseEnabled: false",
+    },
+    Break {
+        rule: "data_is_encrypted",
+        what: "no point-in-time recovery",
+        from: "PointInTimeRecoveryEnabled: true",
+        to: "PointInTimeRecoveryEnabled: false",
+    },
+    Break {
+        rule: "queue_outlives_the_function",
+        what: "the visibility timeout only five times the function's",
+        from: "VisibilityTimeout: 720",
+        to: "VisibilityTimeout: 600",
+    },
+    Break {
+        rule: "processor_function_is_wired",
+        what: "no partial batch failures",
+        from: "            FunctionResponseTypes: [ReportBatchItemFailures]\n",
+        to: "",
+    },
+    Break {
+        rule: "processor_function_is_wired",
+        what: "no reserved concurrency",
+        from: "      ReservedConcurrentExecutions: 3\n",
+        to: "",
+    },
+];
+
+#[test]
+fn the_template_keeps_every_rule() -> Result<()> {
+    let (broken, all) = broken_rules(&template()?)?;
+    ensure!(broken.is_empty(), "template.yaml breaks {broken:?}");
+    // Every rule was evaluated (a rule that finds nothing to check is SKIPped, not passed).
+    let mut expected: Vec<&str> = BREAKS.iter().map(|b| b.rule).collect();
+    expected.dedup();
+    for rule in expected {
+        ensure!(
+            all.iter().any(|r| r == rule),
+            "{rule} was not evaluated: {all:?}"
+        );
+    }
+    Ok(())
+}
+
+#[test]
+fn each_rule_catches_a_template_broken_on_purpose() -> Result<()> {
+    let template = template()?;
+    let mut missed = Vec::new();
+    for case in BREAKS {
+        ensure!(
+            template.contains(case.from),
+            "the break `{}` no longer applies: template.yaml has no {:?}",
+            case.what,
+            case.from
+        );
+        let broken = template.replacen(case.from, case.to, 1);
+        let (failed, _) = broken_rules(&broken)?;
+        if !failed.iter().any(|r| r == case.rule) {
+            missed.push(format!("{} ({}): failed {failed:?}", case.what, case.rule));
+        }
+    }
+    ensure!(
+        missed.is_empty(),
+        "rules that missed their break:\n{}",
+        missed.join("\n")
+    );
+    Ok(())
+}
