@@ -238,10 +238,7 @@ async fn the_translated_stack_is_created_in_moto_with_its_groups_queue_table_and
         key.len() == 1 && key[0].attribute_name() == "pk",
         "the table's key is {key:?}"
     );
-    cloudformation
-        .delete_stack()
-        .stack_name(&name)
-        .send()
-        .await?;
+    // Not deleted: moto deletes the VPC before what is in it and fails. The stack goes with
+    // moto when the test bed goes down.
     Ok(())
 }
