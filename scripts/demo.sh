@@ -1,36 +1,42 @@
 #!/usr/bin/env bash
-# The demo, as far as it goes today: brings the local test bed up (a real 3-manager, 2-worker
-# Docker Swarm, one dockerd per network namespace, and moto server for the AWS APIs), runs a
-# web service of 4 replicas on it, shows the swarm and the service answering, and leaves it all
-# running for you to explore. `target/debug/testbed down` removes everything.
+# The demo: a rolling upgrade of a whole swarm under load, on this machine. Brings up a fresh
+# test bed (a real 3-manager + 2-worker Docker Swarm, one dockerd per network namespace,
+# formed by the node bootstrap; moto for SQS and DynamoDB; the Auto Scaling emulator; HAProxy
+# as the load balancer), runs a web service of 3 replicas behind the load balancer, sends it
+# a steady load, and replaces every node one at a time as a CloudFormation stack update would,
+# the lifecycle processor draining each node first. With --compare (the default here) it
+# first does the same without the processor, on a fresh test bed, for the comparison.
+#
+# Shows its progress, then a summary; writes target/bench/rolling-upgrade.json and the
+# timeline target/bench/rolling-upgrade.svg. Leaves the upgraded test bed running for you to
+# explore; `target/debug/testbed down` removes it. Arguments go to rolling-upgrade
+# (`scripts/demo.sh --per-group 1` for a short run, `scripts/demo.sh --no-compare`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-cargo build --locked -p testbed -p bootstrap
+cargo build --locked -p testbed -p lifecycle -p bootstrap -p e2e --bins
 testbed=target/debug/testbed
 
-"$testbed" up
-export DOCKER_HOST=unix:///run/swarm-testbed/m1/docker.sock
-docker service rm demo-web >/dev/null 2>&1 || true
-docker service create --detach --quiet --name demo-web --replicas 4 \
-  --publish mode=host,target=80,published=8080 testbed/busybox:latest \
-  sh -c 'hostname > /www/index.html && exec httpd -f -p 80 -h /www' 2>/dev/null
-for _ in $(seq 50); do
-  [ "$(docker service ps demo-web --filter desired-state=running --format '{{.CurrentState}}' | grep -c '^Running')" = 4 ] && break
-  sleep 0.2
+args=(--compare)
+for arg in "$@"; do
+  if [ "$arg" = --no-compare ]; then args=(); fi
 done
-echo
-docker service ps demo-web --format 'table {{.Name}}\t{{.Node}}\t{{.CurrentState}}\t{{.Ports}}'
-echo
-for node in $(seq 11 15); do
-  printf '10.77.0.%s:8080 answers: %s\n' "$node" "$(curl -s -m 2 "http://10.77.0.$node:8080/" || echo '(no task here)')"
+extra=()
+for arg in "$@"; do
+  [ "$arg" = --no-compare ] || extra+=("$arg")
 done
+
+# The AWS settings the tools read (moto, the emulator); the same for every fresh test bed.
+"$testbed" up >/dev/null
+eval "$("$testbed" env)"
+target/debug/rolling-upgrade "${args[@]}" "${extra[@]}"
+
 cat <<EOT
 
-The test bed is up. Try:
-  export DOCKER_HOST=unix:///run/swarm-testbed/m1/docker.sock; docker node ls
-  $testbed kill w1        # power off a node; 'docker node ls' shows it Down in seconds
-  $testbed start w1       # and back
-  eval "\$($testbed env)"  # the AWS SDK and CLI now reach moto
-  $testbed down           # remove everything
+The upgraded test bed is still up. Try:
+  $testbed status                                  # the swarm: new nodes only, all Ready
+  curl -s http://10.77.0.1:8080/                   # the service through the load balancer
+  eval "\$($testbed env)"; aws autoscaling describe-auto-scaling-groups   # (with the aws CLI)
+  curl -s 127.0.0.1:5001/emulator/state            # the emulator's state and history
+  $testbed down                                    # remove everything
 EOT

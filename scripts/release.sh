@@ -7,12 +7,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-venv=/var/cache/swarm-testbed/release-venv
+# Not under /var/cache/swarm-testbed: `testbed down` stops every process running from there.
+venv="${XDG_CACHE_HOME:-$HOME/.cache}/swarm-aws/release-venv"
 requirements=scripts/release-requirements.txt
 stamp="$(sha256sum "$requirements" | cut -d' ' -f1)"
 if [ "$(cat "$venv/.requirements.sha256" 2>/dev/null)" != "$stamp" ]; then
   echo "release: installing cargo-lambda and zig into $venv"
   rm -rf "$venv"
+  mkdir -p "$(dirname "$venv")"
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check --require-hashes --no-deps -r "$requirements"
   echo "$stamp" > "$venv/.requirements.sha256"

@@ -12,9 +12,9 @@ if [ "$(id -u)" != 0 ]; then
 fi
 
 # Debian packages: what each node runs (docker.io brings dockerd, containerd, runc), the image
-# (busybox-static), and the plumbing of the test bed.
+# (busybox-static), the load balancer (haproxy), and the plumbing of the test bed.
 packages=(docker.io containerd runc busybox-static iproute2 iptables util-linux tar hostname
-          procps python3 python3-venv ca-certificates openssl curl)
+          procps python3 python3-venv ca-certificates openssl curl haproxy)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || missing+=("$package")

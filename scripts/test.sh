@@ -38,6 +38,10 @@ step "tests"
 # starting at once make every answer slow enough to trip the AWS SDK's own timeouts.
 RUST_TEST_THREADS=2 cargo test --workspace --locked 2>&1 | tee "$log"
 
+step "the rolling upgrade under load, short: one manager and one worker replaced"
+# Last among the tests: it replaces nodes the others know by name.
+cargo test --locked -p e2e --test rolling -- --ignored 2>&1 | tee -a "$log"
+
 step "the Lambda front behind a real Lambda runtime API (cargo lambda watch)"
 # After the tests: cargo lambda builds with cargo, which waits on the lock cargo test holds.
 target/debug/lambda-check

@@ -6,6 +6,10 @@
 
 use std::fmt;
 
+/// The port of swarm management (Raft and joins) on the managers: recorded addresses are
+/// `address:SWARM_PORT`.
+pub const SWARM_PORT: u16 = 2377;
+
 /// A swarm join token. Its value is reachable only through [`JoinToken::expose`].
 #[derive(Clone, PartialEq, Eq)]
 pub struct JoinToken(String);

@@ -127,6 +127,9 @@ pub trait ClusterStore: Send + Sync {
     /// Replaces the claim of `owner` with the swarm (conditional on the claim being its own).
     fn publish(&self, owner: &str, swarm: &Swarm)
     -> impl Future<Output = Result<(), Error>> + Send;
+    /// Removes a manager's address from the recorded swarm (idempotent): it was removed from
+    /// the swarm.
+    fn remove_manager(&self, address: &str) -> impl Future<Output = Result<(), Error>> + Send;
     /// Adds a manager's address to the recorded swarm (idempotent).
     fn add_manager(&self, address: &str) -> impl Future<Output = Result<(), Error>> + Send;
 }

@@ -50,7 +50,7 @@ pub async fn run(
             expected: me.instance_id.clone(),
         });
     }
-    let advertised = format!("{}:2377", me.address);
+    let advertised = format!("{}:{}", me.address, swarm_aws::cluster::SWARM_PORT);
     let mut waiting_for = String::from("nothing yet");
     let mut join_failure = None;
     while started.elapsed() < deadline {

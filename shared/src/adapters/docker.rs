@@ -19,7 +19,7 @@ use bollard::models::{
 use bollard::query_parameters::{DeleteNodeOptions, ListTasksOptions, UpdateNodeOptions};
 
 use super::dynamodb::DynamoStore;
-use crate::cluster::ClusterRecord;
+use crate::cluster::{ClusterRecord, SWARM_PORT};
 use crate::drain::{
     Availability, NodeFacts, NodeRole, NodeState, ServiceFacts, ServiceMode, TaskFacts,
 };
@@ -467,6 +467,13 @@ impl SwarmNodes for DockerSwarm {
 
     async fn remove(&self, node_id: &str) -> Result<(), Error> {
         let manager = self.manager(Some(node_id)).await?;
+        // Its address, to forget it in the cluster record once it is gone: a manager's
+        // address there would send later joins and lookups to a dead machine.
+        let address = manager
+            .inspect_node(node_id)
+            .await
+            .ok()
+            .and_then(|n| n.status?.addr);
         // Forced: the node is drained (no tasks) but its daemon may still be up, as the
         // instance waits in Terminating:Wait until the hook completes.
         match manager
@@ -476,12 +483,24 @@ impl SwarmNodes for DockerSwarm {
             Ok(())
             | Err(bollard::errors::Error::DockerResponseServerError {
                 status_code: 404, ..
-            }) => Ok(()),
-            Err(source) => Err(Error::Docker {
-                call: "remove node",
-                source,
-            }),
+            }) => {}
+            Err(source) => {
+                return Err(Error::Docker {
+                    call: "remove node",
+                    source,
+                });
+            }
         }
+        if let Some(address) = address {
+            let endpoint = format!("tcp://{address}:{MANAGER_TLS_PORT}");
+            lock(&self.endpoints).retain(|e| *e != endpoint);
+            if let Some(directory) = &self.directory {
+                directory
+                    .remove_manager(&format!("{address}:{SWARM_PORT}"))
+                    .await?;
+            }
+        }
+        Ok(())
     }
 
     async fn changed(&self, at_most: Duration) {

@@ -172,6 +172,50 @@ impl ClusterStore for DynamoStore {
         Ok(())
     }
 
+    async fn remove_manager(&self, address: &str) -> Result<(), Error> {
+        // Read, then write the list without the address on the condition that it did not
+        // change meanwhile (a manager joining appends to it): retried on a conflict.
+        for _ in 0..10 {
+            let Some(ClusterRecord::Ready(swarm)) = self.read().await? else {
+                return Ok(());
+            };
+            if !swarm.managers.iter().any(|m| m == address) {
+                return Ok(());
+            }
+            let list = |managers: &[String]| {
+                AttributeValue::L(managers.iter().cloned().map(AttributeValue::S).collect())
+            };
+            let kept: Vec<String> = swarm
+                .managers
+                .iter()
+                .filter(|m| *m != address)
+                .cloned()
+                .collect();
+            let update = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .key("pk", AttributeValue::S(KEY.into()))
+                .update_expression("SET managers = :kept")
+                .condition_expression("managers = :seen")
+                .expression_attribute_values(":kept", list(&kept))
+                .expression_attribute_values(":seen", list(&swarm.managers))
+                .send()
+                .await;
+            match update {
+                Ok(_) => return Ok(()),
+                Err(error)
+                    if error
+                        .as_service_error()
+                        .is_some_and(|e| e.is_conditional_check_failed_exception()) => {}
+                Err(error) => return Err(failed("UpdateItem", error)),
+            }
+        }
+        Err(Error::MalformedRecord(format!(
+            "the managers' list kept changing while {address} was being removed from it"
+        )))
+    }
+
     async fn add_manager(&self, address: &str) -> Result<(), Error> {
         // Appended, then read back until it is there, twice a second apart: two managers
         // joining at once each append their own address, and a store that loses one of two

@@ -1,10 +1,12 @@
 //! The node's own Docker engine, for the node bootstrap: is it in a swarm, does it carry its
 //! instance-id label, initialise or join a swarm. Through `bollard` over the local socket.
 
+use std::time::Duration;
+
 use bollard::Docker;
 use bollard::models::{LocalNodeState, SwarmInitRequest, SwarmJoinRequest};
 
-use crate::cluster::{JoinToken, Swarm};
+use crate::cluster::{JoinToken, SWARM_PORT, Swarm};
 use crate::error::Error;
 
 /// The engine's swarm state as the bootstrap needs it.
@@ -53,7 +55,7 @@ impl LocalEngine {
     pub async fn init(&self, address: &str, address_pool: Option<&str>) -> Result<Swarm, Error> {
         self.docker
             .init_swarm(SwarmInitRequest {
-                listen_addr: Some("0.0.0.0:2377".into()),
+                listen_addr: Some(format!("0.0.0.0:{SWARM_PORT}")),
                 advertise_addr: Some(address.into()),
                 default_addr_pool: address_pool.map(|pool| vec![pool.to_owned()]),
                 subnet_size: address_pool.map(|_| 24),
@@ -75,7 +77,7 @@ impl LocalEngine {
         let tokens = swarm.join_tokens.unwrap_or_default();
         Ok(Swarm {
             id: swarm.id.unwrap_or_default(),
-            managers: vec![format!("{address}:2377")],
+            managers: vec![format!("{address}:{SWARM_PORT}")],
             manager_token: JoinToken::new(tokens.manager.unwrap_or_default()),
             worker_token: JoinToken::new(tokens.worker.unwrap_or_default()),
         })
@@ -88,11 +90,25 @@ impl LocalEngine {
         token: &JoinToken,
         address: &str,
     ) -> Result<(), Error> {
+        // A recorded manager may be gone (terminated since): a join through it waits out a
+        // long connect timeout. The ones that accept a connection now are given, if any.
+        let mut reachable = Vec::new();
+        for manager in managers {
+            let connect = tokio::net::TcpStream::connect(manager.as_str());
+            if let Ok(Ok(_)) = tokio::time::timeout(Duration::from_secs(1), connect).await {
+                reachable.push(manager.clone());
+            }
+        }
+        let remote = if reachable.is_empty() {
+            managers.to_vec()
+        } else {
+            reachable
+        };
         self.docker
             .join_swarm(SwarmJoinRequest {
-                listen_addr: Some("0.0.0.0:2377".into()),
+                listen_addr: Some(format!("0.0.0.0:{SWARM_PORT}")),
                 advertise_addr: Some(address.into()),
-                remote_addrs: Some(managers.to_vec()),
+                remote_addrs: Some(remote),
                 join_token: Some(token.expose().into()),
                 ..Default::default()
             })

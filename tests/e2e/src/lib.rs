@@ -3,8 +3,11 @@
 
 pub mod boot;
 pub mod fixture;
+pub mod load;
 pub mod processor;
+pub mod rolling;
 pub mod secrets;
+pub mod timeline;
 pub mod workload;
 
 use anyhow::{Context, Result};

@@ -1,4 +1,4 @@
-//! A minimal HTTP/1.0 GET over a TCP stream: enough to probe a web task or moto's readiness
+//! A minimal HTTP/1.0 client (GET, POST of JSON) over a TCP stream: enough to probe a web task or moto's readiness
 //! without pulling an HTTP client into the test bed.
 
 use anyhow::{Context, Result, bail};
@@ -8,11 +8,38 @@ use std::time::Duration;
 
 /// GETs `path` from `addr`; returns the status code and the body.
 pub fn get(addr: SocketAddr, path: &str, timeout: Duration) -> Result<(u16, String)> {
+    request(addr, "GET", path, None, timeout)
+}
+
+/// POSTs the JSON `body` to `path` of `addr`; returns the status code and the body.
+pub fn post_json(
+    addr: SocketAddr,
+    path: &str,
+    body: &str,
+    timeout: Duration,
+) -> Result<(u16, String)> {
+    request(addr, "POST", path, Some(body), timeout)
+}
+
+fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+    timeout: Duration,
+) -> Result<(u16, String)> {
     let mut stream = TcpStream::connect_timeout(&addr, timeout)
         .with_context(|| format!("cannot connect to {addr}"))?;
     stream.set_read_timeout(Some(timeout))?;
     stream.set_write_timeout(Some(timeout))?;
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n")?;
+    match body {
+        None => write!(stream, "{method} {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n")?,
+        Some(body) => write!(
+            stream,
+            "{method} {path} HTTP/1.0\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )?,
+    }
     let mut response = Vec::new();
     stream
         .read_to_end(&mut response)

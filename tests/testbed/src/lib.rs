@@ -6,6 +6,7 @@
 //! from any process; `testbed down` removes everything, by name, even after a killed run.
 
 pub mod autoscaling;
+pub mod balancer;
 pub mod cleanup;
 pub mod docker;
 pub mod http;
@@ -107,6 +108,7 @@ impl Testbed {
         };
         create_cluster_table(&bed).await?;
         tls::ensure_ca_and_client()?;
+        balancer::start()?;
         start_emulator(&bed, managers, workers)?;
         wait_for_swarm(usize::from(managers) + usize::from(workers)).await?;
         Self::load()

@@ -36,6 +36,8 @@ pub async fn handle(emulator: &Arc<Emulator>, params: &Params) -> Result<Xml, Ap
         "DeleteLifecycleHook" => delete_hook(emulator, params),
         "CompleteLifecycleAction" => complete(emulator, params),
         "RecordLifecycleActionHeartbeat" => heartbeat(emulator, params),
+        // CloudFormation's, for the rolling update: the same query protocol.
+        "SignalResource" => signal_resource(emulator, params),
         other => Err(ApiError::new(
             "InvalidAction",
             format!(
@@ -43,6 +45,38 @@ pub async fn handle(emulator: &Arc<Emulator>, params: &Params) -> Result<Xml, Ap
             ),
         )),
     }
+}
+
+/// `SignalResource` (CloudFormation): a node says it joined the swarm (or could not).
+fn signal_resource(emulator: &Emulator, params: &Params) -> Result<Xml, ApiError> {
+    let status = params.required("Status")?;
+    let success = match status {
+        "SUCCESS" => true,
+        "FAILURE" => false,
+        other => {
+            return Err(ApiError::validation(format!(
+                "1 validation error detected: Value '{other}' at 'status' failed to satisfy constraint: Member must satisfy enum value set: [SUCCESS, FAILURE]"
+            )));
+        }
+    };
+    let signal = model::Signal {
+        stack: params.required("StackName")?.to_owned(),
+        resource: params.required("LogicalResourceId")?.to_owned(),
+        unique_id: params.required("UniqueId")?.to_owned(),
+        success,
+        at: Utc::now(),
+    };
+    let mut state = emulator.lock();
+    let group = signal.resource.clone();
+    state.record(
+        &group,
+        Some(&signal.unique_id.clone()),
+        format!("CloudFormation signal {status} for {}", signal.resource),
+    );
+    state.signals.push(signal);
+    drop(state);
+    emulator.changed.notify_waiters();
+    Ok(Xml::default())
 }
 
 fn time(at: DateTime<Utc>) -> String {
@@ -236,6 +270,7 @@ fn create_group(emulator: &Arc<Emulator>, params: &Params) -> Result<Xml, ApiErr
                 created: Utc::now(),
                 deleting: false,
                 launching_zones: Vec::new(),
+                target_groups: Vec::new(),
             },
         );
         state.record(

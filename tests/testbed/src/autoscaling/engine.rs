@@ -202,6 +202,20 @@ impl Emulator {
                     .get(&id)
                     .is_some_and(|i| i.state.counts_as_capacity())
                 {
+                    // Registered with the target groups at the end of the launch hooks,
+                    // before it is in service, as Auto Scaling does.
+                    if Self::attached(&state, &group) {
+                        match self.target_group.register(&id, node.ip) {
+                            Ok(()) => {
+                                state.record(&group, Some(&id), "registered with the load balancer")
+                            }
+                            Err(error) => state.record(
+                                &group,
+                                Some(&id),
+                                format!("load balancer registration failed: {error:#}"),
+                            ),
+                        }
+                    }
                     state.set_state(&id, LifecycleState::InService);
                 }
             }
@@ -228,6 +242,22 @@ impl Emulator {
     /// A termination: the termination hooks hold the instance (`Terminating:Wait`, its node
     /// still running), then its node stops for good (`Terminating:Proceed`, `Terminated`).
     async fn terminate(self: Arc<Self>, id: String, with_hooks: bool) {
+        // Deregistered from the target groups first, the deregistration delay waited out,
+        // and only then the termination hooks: Auto Scaling's order.
+        let group = self.group_of(&id);
+        if Self::attached(&self.lock(), &group) {
+            let delay = self.clock.real(crate::balancer::DEREGISTRATION_DELAY_SECS);
+            let outcome = self.target_group.deregister(&id, delay).await;
+            let mut state = self.lock();
+            match outcome {
+                Ok(()) => state.record(&group, Some(&id), "deregistered from the load balancer"),
+                Err(error) => state.record(
+                    &group,
+                    Some(&id),
+                    format!("load balancer deregistration failed: {error:#}"),
+                ),
+            }
+        }
         if with_hooks {
             self.hold(&id, Transition::Terminating).await;
         }
@@ -239,7 +269,6 @@ impl Emulator {
         if let Some(node) = node {
             self.finish_termination(&id, &node).await;
         }
-        let group = self.group_of(&id);
         self.reconcile(&group);
     }
 
@@ -408,6 +437,15 @@ impl Emulator {
     }
 
     /// The group of an instance (empty when unknown).
+    /// Whether `group` has the test bed's target group attached.
+    fn attached(state: &State, group: &str) -> bool {
+        state.groups.get(group).is_some_and(|g| {
+            g.target_groups
+                .iter()
+                .any(|t| t == crate::balancer::TARGET_GROUP_ARN)
+        })
+    }
+
     fn group_of(&self, id: &str) -> String {
         self.lock()
             .instances

@@ -26,6 +26,7 @@ pub mod model;
 pub mod notify;
 pub mod policy;
 pub mod query;
+pub mod rolling;
 pub mod xml;
 
 use std::net::SocketAddr;
@@ -57,6 +58,8 @@ pub struct Emulator {
     sqs: aws_sdk_sqs::Client,
     /// The environment a node's user data runs with (AWS endpoints, instance metadata).
     boot_env: Vec<(String, String)>,
+    /// The test bed's target group ([`crate::balancer::TARGET_GROUP_ARN`], HAProxy).
+    pub target_group: crate::balancer::TargetGroup,
 }
 
 impl Emulator {
@@ -68,6 +71,7 @@ impl Emulator {
             clock,
             sqs,
             boot_env,
+            target_group: crate::balancer::TargetGroup::default(),
         }
     }
 
@@ -97,9 +101,11 @@ impl Emulator {
             } else {
                 "worker"
             };
+            // As the stack's user data: the role, the table, and the resource to signal.
             let user_data = format!(
-                "#!/bin/sh\nexport NODE_ROLE={role_name} CLUSTER_TABLE={}\nexec {bootstrap}\n",
-                crate::layout::CLUSTER_TABLE
+                "#!/bin/sh\nexport NODE_ROLE={role_name} CLUSTER_TABLE={} SIGNAL_STACK={} SIGNAL_RESOURCE={group_name}\nexec {bootstrap}\n",
+                crate::layout::CLUSTER_TABLE,
+                model::TESTBED_STACK,
             );
             state.launch_configurations.insert(
                 lc_name.to_owned(),
@@ -141,6 +147,7 @@ impl Emulator {
                     created: now,
                     deleting: false,
                     launching_zones: Vec::new(),
+                    target_groups: vec![crate::balancer::TARGET_GROUP_ARN.to_owned()],
                 },
             );
             for (index, node) in nodes.into_iter().enumerate() {
@@ -164,6 +171,21 @@ impl Emulator {
                 format!("declared, {size} instances wanted"),
             );
         }
+        // Nodes already in service are in the load balancer already (a restarted emulator).
+        let adopted: Vec<(String, std::net::Ipv4Addr)> = state
+            .instances
+            .values()
+            .filter(|i| i.state == LifecycleState::InService)
+            .map(|i| (i.id.clone(), i.ip))
+            .collect();
+        drop(state);
+        if crate::balancer::answers() {
+            for (id, ip) in adopted {
+                if let Err(error) = self.target_group.register(&id, ip) {
+                    tracing::warn!(instance_id = %id, error = %error, "cannot register with the load balancer");
+                }
+            }
+        }
     }
 }
 
@@ -177,7 +199,18 @@ pub async fn serve(
     let api = Router::new()
         .route("/", post(query_api))
         .route("/emulator/state", get(dump))
+        .route("/emulator/rolling-update", post(rolling_update))
         .with_state(Arc::clone(&emulator));
+    // The target group's health: a registered node enters rotation once its check passes.
+    let admitting = Arc::clone(&emulator);
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            if let Err(error) = admitting.target_group.admit_healthy() {
+                tracing::debug!(error = %error, "load balancer not answering");
+            }
+        }
+    });
     let mut servers = Vec::new();
     for addr in api_addrs {
         let listener = tokio::net::TcpListener::bind(addr)
@@ -232,6 +265,21 @@ async fn query_api(AxumState(emulator): AxumState<Arc<Emulator>>, body: Bytes) -
     }
 }
 
+/// `POST /emulator/rolling-update` `{"group": ..., "launch_configuration": ...,
+/// "max_replacements": ...}`: starts a rolling update of the group, as CloudFormation's
+/// `AutoScalingRollingUpdate` does on a stack update (see [`rolling`]). Without a launch
+/// configuration, the group's is copied under a new name (a new image, as far as the swarm
+/// can tell).
+async fn rolling_update(
+    AxumState(emulator): AxumState<Arc<Emulator>>,
+    axum::Json(request): axum::Json<rolling::Request>,
+) -> Response {
+    match rolling::start(&emulator, request) {
+        Ok(status) => axum::Json(status).into_response(),
+        Err(error) => (StatusCode::BAD_REQUEST, error).into_response(),
+    }
+}
+
 async fn dump(AxumState(emulator): AxumState<Arc<Emulator>>) -> Response {
     let state = emulator.lock();
     let body = serde_json::json!({
@@ -242,6 +290,8 @@ async fn dump(AxumState(emulator): AxumState<Arc<Emulator>>) -> Response {
         "hooks": state.hooks.values().collect::<Vec<_>>(),
         "actions": state.actions.values().collect::<Vec<_>>(),
         "history": state.history,
+        "signals": state.signals,
+        "rolling": state.rolling,
     });
     axum::Json(body).into_response()
 }

@@ -140,6 +140,9 @@ pub struct Tag {
 /// names, `m4` or `w3`, and how the test bed finds a manager to talk to).
 pub const ROLE_TAG: &str = "testbed:role";
 
+/// The stack name the test bed's nodes signal (`SIGNAL_STACK`).
+pub const TESTBED_STACK: &str = "testbed";
+
 /// An Auto Scaling group.
 #[derive(Debug, Clone, Serialize)]
 pub struct Group {
@@ -165,6 +168,9 @@ pub struct Group {
     pub deleting: bool,
     /// The zones of launches whose nodes are being allocated: capacity already.
     pub launching_zones: Vec<String>,
+    /// The load balancer target groups attached: an instance is registered when it goes in
+    /// service, deregistered when its termination begins.
+    pub target_groups: Vec<String>,
 }
 
 impl Group {
@@ -302,6 +308,64 @@ pub struct State {
     pub actions: BTreeMap<String, Action>,
     /// What happened, in order.
     pub history: Vec<Event>,
+    /// CloudFormation signals received (`SignalResource`), in order.
+    pub signals: Vec<Signal>,
+    /// Rolling updates, by group.
+    pub rolling: BTreeMap<String, Rolling>,
+}
+
+/// A CloudFormation resource signal, as the node bootstrap sends it when it joined.
+#[derive(Debug, Clone, Serialize)]
+pub struct Signal {
+    /// `StackName`.
+    pub stack: String,
+    /// `LogicalResourceId`: the group.
+    pub resource: String,
+    /// `UniqueId`: the instance id.
+    pub unique_id: String,
+    /// SUCCESS or FAILURE.
+    pub success: bool,
+    /// When it came.
+    pub at: DateTime<Utc>,
+}
+
+/// Where a rolling update (CloudFormation's `AutoScalingRollingUpdate`) of a group is.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Rolling {
+    /// The launch configuration the group moves to.
+    pub launch_configuration: String,
+    /// Old instances to replace, in order.
+    pub old: Vec<String>,
+    /// How many are replaced.
+    pub replaced: usize,
+    /// The old instance being replaced now.
+    pub current_old: Option<String>,
+    /// Its replacement.
+    pub current_new: Option<String>,
+    /// `launching`, `waiting for the new node's signal`, `terminating the old node`, `done`,
+    /// or `failed: ...`.
+    pub phase: String,
+    /// When it started and ended.
+    pub started: Option<DateTime<Utc>>,
+    /// When it ended (done or failed).
+    pub ended: Option<DateTime<Utc>>,
+    /// Each replacement: old, new, started, ended.
+    pub steps: Vec<RollingStep>,
+}
+
+/// One replacement of a rolling update.
+#[derive(Debug, Clone, Serialize)]
+pub struct RollingStep {
+    /// The old instance.
+    pub old: String,
+    /// The new one.
+    pub new: String,
+    /// When the new one was asked for.
+    pub started: DateTime<Utc>,
+    /// When the new one signalled and was in service.
+    pub new_ready: Option<DateTime<Utc>>,
+    /// When the old one was terminated.
+    pub ended: Option<DateTime<Utc>>,
 }
 
 impl State {

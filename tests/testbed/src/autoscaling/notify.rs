@@ -159,6 +159,7 @@ mod tests {
             created: Utc::now(),
             deleting: false,
             launching_zones: Vec::new(),
+            target_groups: Vec::new(),
         };
         let parsed = parse_message(test_message(&group, "r").as_bytes()).expect("parses");
         assert!(

@@ -173,6 +173,11 @@ async fn emulate(time_scale: f64, managers: u32, workers: u32) -> Result<()> {
             "AWS_ENDPOINT_URL_AUTO_SCALING".to_owned(),
             format!("http://{gateway}:{}", layout::AUTOSCALING_PORT),
         ),
+        // The emulator answers CloudFormation's SignalResource too (the rolling update).
+        (
+            "AWS_ENDPOINT_URL_CLOUDFORMATION".to_owned(),
+            format!("http://{gateway}:{}", layout::AUTOSCALING_PORT),
+        ),
         (
             "AWS_REGION".to_owned(),
             autoscaling::model::REGION.to_owned(),

@@ -1,0 +1,299 @@
+//! `rolling-upgrade [--compare] [--rate N] [--per-group N] [--keep]`: the demo. On a fresh
+//! test bed (3 managers + 2 workers, formed by the bootstrap) it runs a web service behind
+//! the load balancer, puts a steady load through it, and replaces every node one at a time
+//! through the emulator's rolling update, the lifecycle processor draining each node first.
+//! It shows its progress as it goes, then a summary, and writes
+//! `target/bench/rolling-upgrade.json` and the timeline `target/bench/rolling-upgrade.svg`.
+//!
+//! `--compare` first does it on a fresh test bed without the processor (no hooks: nodes are
+//! terminated as soon as they leave the load balancer), its figures under
+//! `without_processor`. `--per-group N` replaces N nodes per group (the CI's short run);
+//! `--keep` uses the running test bed. Exits non-zero when the run with the processor
+//! failed a request, lost quorum, left a Down node or did not replace every node.
+
+use std::io::IsTerminal;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use e2e::rolling::{Options, Progress, Report, run};
+use indicatif::{ProgressBar, ProgressStyle};
+
+struct Args {
+    compare: bool,
+    keep: bool,
+    rate: u32,
+    per_group: Option<usize>,
+}
+
+fn args() -> Result<Args> {
+    let mut args = Args {
+        compare: false,
+        keep: false,
+        rate: 20,
+        per_group: None,
+    };
+    let mut given = std::env::args().skip(1);
+    while let Some(arg) = given.next() {
+        match arg.as_str() {
+            "--compare" => args.compare = true,
+            "--keep" => args.keep = true,
+            "--rate" => args.rate = given.next().context("--rate N")?.parse()?,
+            "--per-group" => args.per_group = Some(given.next().context("--per-group N")?.parse()?),
+            other => bail!(
+                "unknown argument {other}: rolling-upgrade [--compare] [--rate N] [--per-group N] [--keep]"
+            ),
+        }
+    }
+    Ok(args)
+}
+
+/// `testbed down` then `testbed up`: a fresh 3 + 2 swarm.
+fn fresh_testbed() -> Result<()> {
+    let testbed = e2e::binary("testbed")?;
+    for step in ["down", "up"] {
+        let output = std::process::Command::new(&testbed).arg(step).output()?;
+        if !output.status.success() {
+            bail!(
+                "testbed {step} failed: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+    }
+    Ok(())
+}
+
+async fn one_run(args: &Args, with_processor: bool) -> Result<Report> {
+    let title = if with_processor {
+        "with the processor"
+    } else {
+        "without the processor"
+    };
+    let bar = ProgressBar::new(0);
+    let tty = std::io::stderr().is_terminal();
+    if tty {
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{spinner} {prefix} [{elapsed_precise}] [{bar:25}] {pos}/{len} nodes  {msg}",
+            )?
+            .progress_chars("=> "),
+        );
+        bar.enable_steady_tick(Duration::from_millis(120));
+    } else {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    bar.set_prefix(title);
+    if !args.keep {
+        bar.set_message("bringing a fresh test bed up (3 managers + 2 workers)");
+        fresh_testbed()?;
+    }
+    let mut last_phase = String::new();
+    let started = std::time::Instant::now();
+    let options = Options {
+        with_processor,
+        per_group: args.per_group,
+        rate: args.rate,
+        replicas: 3,
+    };
+    let report = run(&options, |p: &Progress| {
+        bar.set_length(p.total as u64);
+        bar.set_position(p.replaced as u64);
+        bar.set_message(format!(
+            "{} | {} requests, {} failed",
+            p.phase, p.requests.0, p.requests.1
+        ));
+        // Without a terminal, one line per step: what a CI log can hold.
+        if !tty && p.phase != last_phase {
+            eprintln!(
+                "[{:>5.1}s] {title}: {}/{} nodes, {}",
+                started.elapsed().as_secs_f64(),
+                p.replaced,
+                p.total,
+                p.phase
+            );
+            last_phase = p.phase.clone();
+        }
+    })
+    .await;
+    bar.finish_and_clear();
+    report
+}
+
+fn yes(value: bool) -> &'static str {
+    if value { "yes" } else { "NO" }
+}
+
+fn or_none<T: std::fmt::Display>(value: Option<T>) -> String {
+    value.map_or_else(
+        || "unknown: no manager answers".to_owned(),
+        |v| v.to_string(),
+    )
+}
+
+fn summary(report: &Report) -> Vec<(&'static str, String)> {
+    let per_node = if report.seconds_per_node.is_empty() {
+        "-".to_owned()
+    } else {
+        let mut sorted = report.seconds_per_node.clone();
+        sorted.sort_by(f64::total_cmp);
+        format!(
+            "p50 {:.1} s, max {:.1} s",
+            sorted[(sorted.len() - 1) / 2],
+            sorted[sorted.len() - 1]
+        )
+    };
+    vec![
+        (
+            "nodes replaced",
+            format!("{} of {}", report.nodes_replaced, report.nodes_to_replace),
+        ),
+        ("rolling updates", report.outcomes.join("; ")),
+        (
+            "what went wrong",
+            if report.events.is_empty() {
+                "nothing".to_owned()
+            } else {
+                report
+                    .events
+                    .iter()
+                    .map(|(at, what)| format!("{at:.0}s {what}"))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            },
+        ),
+        ("requests sent", report.requests_total.to_string()),
+        ("requests failed", report.requests_failed.to_string()),
+        (
+            "fewest replicas running",
+            if report.samples_without_leader == 0 {
+                format!("{} of 3", report.min_running_replicas)
+            } else {
+                format!(
+                    "{} of 3 while a manager could tell",
+                    report.min_running_replicas
+                )
+            },
+        ),
+        ("managers kept quorum", yes(report.quorum_kept).to_owned()),
+        ("Down nodes left", or_none(report.down_nodes_left)),
+        (
+            "swarm at the end",
+            match (report.managers_ready, report.workers_ready) {
+                (Some(managers), Some(workers)) => {
+                    format!("{managers} managers, {workers} workers Ready")
+                }
+                _ => "unmanageable: no manager answers".to_owned(),
+            },
+        ),
+        ("total time", format!("{:.1} s", report.total_seconds)),
+        ("time per node", per_node),
+        (
+            "processor overhead per drain",
+            match (report.overhead_ms_p50, report.overhead_ms_max) {
+                (Some(p50), Some(max)) => format!("p50 {p50} ms, max {max} ms"),
+                _ => "-".to_owned(),
+            },
+        ),
+    ]
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let args = args()?;
+    // Without the processor first: the test bed left for you to explore is the healthy one.
+    let without = if args.compare {
+        Some(one_run(&args, false).await?)
+    } else {
+        None
+    };
+    let with = one_run(&args, true).await?;
+
+    println!();
+    let left = summary(&with);
+    let right = without.as_ref().map(summary);
+    match &right {
+        None => {
+            println!("Rolling upgrade under load, with the lifecycle processor");
+            for (what, value) in &left {
+                println!("  {what:<30} {value}");
+            }
+        }
+        Some(right) => {
+            let width = left
+                .iter()
+                .map(|(_, v)| v.chars().count())
+                .max()
+                .unwrap_or(0)
+                + 2;
+            let (what, with, without) = (
+                "Rolling upgrade under load",
+                "WITH the processor",
+                "WITHOUT",
+            );
+            println!("  {what:<30} {with:<width$} {without}");
+            for ((what, value), (_, other)) in left.iter().zip(right) {
+                println!("  {what:<30} {value:<width$} {other}");
+            }
+        }
+    }
+    for report in std::iter::once(&with).chain(without.as_ref()) {
+        if !report.failures.is_empty() {
+            let label = if report.with_processor {
+                "with"
+            } else {
+                "without"
+            };
+            let first: Vec<String> = report
+                .failures
+                .iter()
+                .take(5)
+                .map(|(at, what)| format!("{at:.1}s {what}"))
+                .collect();
+            println!(
+                "  first failures {label} the processor: {}",
+                first.join(", ")
+            );
+        }
+    }
+
+    std::fs::create_dir_all("target/bench")?;
+    let mut json = serde_json::to_value(&with)?;
+    if let Some(without) = &without {
+        json["without_processor"] = serde_json::to_value(without)?;
+    }
+    std::fs::write(
+        "target/bench/rolling-upgrade.json",
+        serde_json::to_string_pretty(&json)?,
+    )?;
+    let mut panels = vec![e2e::timeline::Panel {
+        title: "with the processor",
+        samples: &with.samples,
+        spans: &with.spans,
+        events: &with.events,
+    }];
+    if let Some(without) = &without {
+        panels.push(e2e::timeline::Panel {
+            title: "without the processor",
+            samples: &without.samples,
+            spans: &without.spans,
+            events: &without.events,
+        });
+    }
+    std::fs::write(
+        "target/bench/rolling-upgrade.svg",
+        e2e::timeline::svg(&panels),
+    )?;
+    println!();
+    println!(
+        "  written: target/bench/rolling-upgrade.json, target/bench/rolling-upgrade.svg (the timeline)"
+    );
+
+    let kept = with.requests_failed == 0
+        && with.quorum_kept
+        && with.down_nodes_left == Some(0)
+        && with.nodes_replaced == with.nodes_to_replace
+        && with.nodes_to_replace > 0;
+    if !kept {
+        bail!("the rolling upgrade with the processor did not keep its promise (see above)");
+    }
+    Ok(())
+}

@@ -1,0 +1,103 @@
+//! The rolling upgrade under load, the short version the CI runs (the demo replaces all five
+//! nodes: `scripts/demo.sh`): one manager and one worker replaced through the emulator's
+//! rolling update, the processor draining each, a steady load through the load balancer.
+//!
+//! Ignored in the plain run: it replaces nodes that other tests know by name, so
+//! `scripts/test.sh` runs it after all of them (`--ignored`).
+
+use anyhow::{Result, ensure};
+use e2e::rolling::{Options, run};
+
+/// The emulator's history of one instance, its events in order.
+fn history(state: &serde_json::Value, id: &str) -> Vec<String> {
+    state["history"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["instance_id"] == id)
+        .filter_map(|e| e["what"].as_str().map(str::to_owned))
+        .collect()
+}
+
+fn position(events: &[String], what: &str) -> Option<usize> {
+    events.iter().position(|e| e.contains(what))
+}
+
+#[tokio::test]
+#[ignore = "replaces nodes other tests name: scripts/test.sh runs it after them"]
+async fn a_manager_and_a_worker_replaced_under_load_fail_no_request_keep_quorum_and_leave_no_down_node()
+-> Result<()> {
+    let options = Options {
+        with_processor: true,
+        per_group: Some(1),
+        rate: 20,
+        replicas: 3,
+    };
+    let report = run(&options, |_| {}).await?;
+    ensure!(
+        report.nodes_replaced == 2 && report.nodes_to_replace == 2,
+        "{:?}",
+        report.outcomes
+    );
+    ensure!(
+        report.requests_total > 50,
+        "too little load: {}",
+        report.requests_total
+    );
+    ensure!(report.requests_failed == 0, "failed: {:?}", report.failures);
+    ensure!(report.quorum_kept, "{:?}", report.events);
+    ensure!(
+        report.min_running_replicas >= 2,
+        "{}",
+        report.min_running_replicas
+    );
+    ensure!(
+        report.down_nodes_left == Some(0),
+        "{:?}",
+        report.down_nodes_left
+    );
+    ensure!(
+        report.managers_ready == Some(3) && report.workers_ready == Some(2),
+        "{:?} managers, {:?} workers",
+        report.managers_ready,
+        report.workers_ready
+    );
+    ensure!(report.overhead_ms.len() == 2, "{:?}", report.overhead_ms);
+
+    // The load balancer's order, as Auto Scaling keeps it with a target group: an old node
+    // leaves it before its termination hook runs; a new one enters it at the end of its
+    // launch hook, before it is in service.
+    let (_, body) = testbed::http::get(
+        ([127, 0, 0, 1], testbed::layout::AUTOSCALING_PORT).into(),
+        "/emulator/state",
+        std::time::Duration::from_secs(5),
+    )?;
+    let state: serde_json::Value = serde_json::from_str(&body)?;
+    for group in e2e::rolling::GROUPS {
+        for step in state["rolling"][group]["steps"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            let old = history(&state, step["old"].as_str().unwrap_or_default());
+            let (left, held) = (
+                position(&old, "deregistered from the load balancer"),
+                position(&old, "Terminating:Wait"),
+            );
+            ensure!(
+                matches!((left, held), (Some(l), Some(h)) if l < h),
+                "old node: {old:?}"
+            );
+            let new = history(&state, step["new"].as_str().unwrap_or_default());
+            let (entered, serving) = (
+                position(&new, "registered with the load balancer"),
+                position(&new, "InService"),
+            );
+            ensure!(
+                matches!((entered, serving), (Some(e), Some(s)) if e < s),
+                "new node: {new:?}"
+            );
+        }
+    }
+    Ok(())
+}
