@@ -92,13 +92,20 @@ impl LocalEngine {
     ) -> Result<(), Error> {
         // A recorded manager may be gone (terminated since): a join through it waits out a
         // long connect timeout. The ones that accept a connection now are given, if any.
-        let mut reachable = Vec::new();
-        for manager in managers {
+        // All probed at once: the slowest costs the probe's timeout, not each in turn.
+        let probes = managers.iter().map(|manager| async move {
             let connect = tokio::net::TcpStream::connect(manager.as_str());
-            if let Ok(Ok(_)) = tokio::time::timeout(Duration::from_secs(1), connect).await {
-                reachable.push(manager.clone());
-            }
-        }
+            matches!(
+                tokio::time::timeout(Duration::from_secs(1), connect).await,
+                Ok(Ok(_))
+            )
+            .then(|| manager.clone())
+        });
+        let reachable: Vec<String> = futures_util::future::join_all(probes)
+            .await
+            .into_iter()
+            .flatten()
+            .collect();
         let remote = if reachable.is_empty() {
             managers.to_vec()
         } else {

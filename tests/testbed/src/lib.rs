@@ -44,6 +44,11 @@ pub struct Testbed {
     pub time_scale: f64,
     /// The next free address index (addresses are never reused within one test bed).
     next_index: u8,
+    /// The highest node number given per role (`m7`: 7). Names are never reused within one
+    /// test bed either: a node being torn down is out of the state file but still has its
+    /// namespace, and a new node of the same name would lose its own to that teardown.
+    #[serde(default)]
+    last_numbers: std::collections::BTreeMap<String, u8>,
 }
 
 impl Testbed {
@@ -88,6 +93,7 @@ impl Testbed {
                     aws_endpoint: moto::endpoint(),
                     time_scale,
                     next_index: 1,
+                    last_numbers: Default::default(),
                 },
             };
             create_bridge()?;
@@ -174,14 +180,18 @@ impl Testbed {
     pub fn allocate_node(role: Role) -> Result<Node> {
         let _lock = lock()?;
         let mut bed = Self::load()?;
+        let key = role.letter().to_string();
         let number = bed
             .nodes
             .iter()
             .filter(|n| n.role == role)
             .filter_map(|n| n.name[1..].parse::<u8>().ok())
+            .chain(bed.last_numbers.get(&key).copied())
             .max()
             .unwrap_or(0)
-            + 1;
+            .checked_add(1)
+            .context("the test bed has used every node name of this role")?;
+        bed.last_numbers.insert(key, number);
         let node = bed.allocate(role, number)?;
         bed.save()?;
         Ok(node)
