@@ -26,6 +26,8 @@ use crate::timeline::Span;
 pub const GROUPS: [&str; 2] = ["testbed-managers", "testbed-workers"];
 /// The web service.
 pub const SERVICE: &str = "web";
+/// Where the processor's log goes (JSON lines).
+pub const PROCESSOR_LOG: &str = "target/bench/rolling-upgrade-processor.log";
 
 /// How a run goes.
 #[derive(Debug, Clone)]
@@ -77,7 +79,8 @@ pub struct Report {
     pub quorum_kept: bool,
     /// Samples in which no manager could say (no leader).
     pub samples_without_leader: usize,
-    /// Down nodes left in `docker node ls` at the end (`None`: no manager answers).
+    /// Nodes left in `docker node ls` at the end that are not Ready (Down, Unknown,
+    /// Disconnected; `None`: no manager answers).
     pub down_nodes_left: Option<usize>,
     /// Ready managers and workers at the end.
     pub managers_ready: Option<usize>,
@@ -405,7 +408,7 @@ async fn start_processor(
         }
     }
     std::fs::create_dir_all("target/bench")?;
-    let log = std::fs::File::create("target/bench/rolling-upgrade-processor.log")?;
+    let log = std::fs::File::create(PROCESSOR_LOG)?;
     let binary = crate::binary("lifecycle")?;
     let child = Command::new(&binary)
         .arg("serve")
@@ -480,9 +483,11 @@ async fn observe() -> (Watch, Vec<(String, DateTime<Utc>)>) {
             .iter()
             .filter_map(|n| n.manager_status.as_ref())
             .collect();
+        // A manager that just joined shows `unknown` until its first heartbeat: it is a live
+        // Raft member. Only `unreachable` ones count against the majority.
         let reachable = managers
             .iter()
-            .filter(|m| m.reachability == Some(Reachability::REACHABLE))
+            .filter(|m| m.reachability != Some(Reachability::UNREACHABLE))
             .count();
         let tasks = service::running_tasks(&docker, SERVICE).await.ok();
         let starts = tasks
@@ -521,7 +526,7 @@ async fn final_swarm() -> (Option<usize>, Option<usize>, Option<usize>) {
         let state = |n: &bollard::models::Node| n.status.as_ref().and_then(|s| s.state);
         let down = nodes
             .iter()
-            .filter(|n| state(n) == Some(NodeState::DOWN))
+            .filter(|n| state(n) != Some(NodeState::READY))
             .count();
         let ready = |manager: bool| {
             nodes

@@ -174,7 +174,7 @@ fn summary(report: &Report) -> Vec<(&'static str, String)> {
             },
         ),
         ("managers kept quorum", yes(report.quorum_kept).to_owned()),
-        ("Down nodes left", or_none(report.down_nodes_left)),
+        ("nodes left not Ready", or_none(report.down_nodes_left)),
         (
             "swarm at the end",
             match (report.managers_ready, report.workers_ready) {
