@@ -161,12 +161,18 @@ fn draw(out: &mut String, panel: &Panel<'_>, y0: f64, seconds: f64) {
         }
     }
     for (index, (at, what)) in panel.events.iter().enumerate() {
+        // A mark in the right half is labelled to its left, so the words stay in the picture.
+        let (label_x, anchor) = if x(*at) > WIDTH / 2.0 {
+            (x(*at) - 4.0, "end")
+        } else {
+            (x(*at) + 4.0, "start")
+        };
         let _ = write!(
             out,
-            r##"<line x1="{0:.1}" y1="{1}" x2="{0:.1}" y2="{base}" stroke="#d62728" stroke-dasharray="5,3" stroke-width="2"/><text x="{2:.1}" y="{3}" fill="#d62728" font-weight="bold">{4}</text>"##,
+            r##"<line x1="{0:.1}" y1="{1}" x2="{0:.1}" y2="{base}" stroke="#d62728" stroke-dasharray="5,3" stroke-width="2"/><text x="{2:.1}" y="{3}" fill="#d62728" font-weight="bold" text-anchor="{anchor}" stroke="white" stroke-width="3" paint-order="stroke">{4}</text>"##,
             x(*at),
             y0 + TOP,
-            x(*at) + 4.0,
+            label_x,
             y0 + TOP + PANEL / 2.0 + index as f64 * 15.0,
             escape(what)
         );
