@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds what a stack deploys, in release mode, with cargo-lambda and zig (hash-pinned from
 # PyPI in scripts/release-requirements.txt, in their own virtualenv):
-#   target/lambda/bootstrap/bootstrap   the node bootstrap, x86_64 Linux, glibc 2.17 and later
+#   target/lambda/bootstrap/bootstrap   the node bootstrap, x86_64 Linux, glibc 2.28 and later
 #   target/lambda/lifecycle/bootstrap   the processor, for Lambda's provided.al2023 on arm64
 # and prints the bootstrap's SHA-256, the stack's BootstrapSha256. See the README's Deploy.
 set -euo pipefail

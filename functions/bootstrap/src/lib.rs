@@ -22,6 +22,9 @@ pub enum BootstrapError {
         /// What is wrong.
         reason: String,
     },
+    /// The command line is wrong.
+    #[error("{0}: usage: bootstrap [tls]")]
+    Usage(String),
     /// Instance metadata did not answer.
     #[error("instance metadata: cannot read {what}")]
     Metadata {

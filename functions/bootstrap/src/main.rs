@@ -36,10 +36,9 @@ async fn main() -> ExitCode {
     let outcome = match command.as_deref() {
         None => boot().await,
         Some("tls") => tls().await,
-        Some(other) => Err(BootstrapError::Config {
-            var: "the command line",
-            reason: format!("unknown command `{other}`: give none (join the swarm) or `tls`"),
-        }),
+        Some(other) => Err(BootstrapError::Usage(format!(
+            "unknown command `{other}`: none joins the swarm, `tls` writes the manager's Docker API certificate"
+        ))),
     };
     match outcome {
         Ok(done) => {

@@ -190,3 +190,16 @@ async fn a_node_cut_off_the_network_shows_down_and_ready_again_once_reconnected(
     scratch.remove(&manager).await?;
     outcome
 }
+
+#[tokio::test]
+async fn the_swarm_gives_overlay_networks_addresses_from_the_pool_its_bootstrap_set() -> Result<()>
+{
+    let manager = Testbed::load()?.manager().await?;
+    let swarm = manager.inspect_swarm().await?;
+    let pool = swarm.default_addr_pool.unwrap_or_default();
+    anyhow::ensure!(
+        pool == [testbed::layout::OVERLAY_POOL],
+        "the swarm's pool is {pool:?}, not the one the bootstrap was given"
+    );
+    Ok(())
+}

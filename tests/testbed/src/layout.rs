@@ -27,6 +27,9 @@ pub const SUBNET: [u8; 3] = [10, 77, 0];
 pub const PREFIX_LEN: u8 = 24;
 /// moto server's port on loopback.
 pub const MOTO_PORT: u16 = 5000;
+/// The overlay networks' address pool, as the stack gives its swarm one outside its VPC:
+/// outside the bridge's subnet here.
+pub const OVERLAY_POOL: &str = "10.78.0.0/16";
 /// The stack's cluster table in moto, through which the nodes' bootstrap forms the swarm.
 pub const CLUSTER_TABLE: &str = "testbed-cluster";
 /// The managers' Docker Engine API over mutual TLS, as on AWS.

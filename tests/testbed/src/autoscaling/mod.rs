@@ -103,9 +103,10 @@ impl Emulator {
             };
             // As the stack's user data: the role, the table, and the resource to signal.
             let user_data = format!(
-                "#!/bin/sh\nexport NODE_ROLE={role_name} CLUSTER_TABLE={} SIGNAL_STACK={} SIGNAL_RESOURCE={group_name}\nexec {bootstrap}\n",
+                "#!/bin/sh\nexport NODE_ROLE={role_name} CLUSTER_TABLE={} SIGNAL_STACK={} SIGNAL_RESOURCE={group_name} SWARM_ADDRESS_POOL={}\nexec {bootstrap}\n",
                 crate::layout::CLUSTER_TABLE,
                 model::TESTBED_STACK,
+                crate::layout::OVERLAY_POOL,
             );
             state.launch_configurations.insert(
                 lc_name.to_owned(),
