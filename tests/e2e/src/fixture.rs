@@ -355,6 +355,11 @@ impl Fixture {
             .queue_url(&self.queue_url)
             .send()
             .await?;
+        // Gone before the next test starts: a node of another test's own swarm left in the
+        // test bed's state would be taken for one of its managers.
+        for id in &ids {
+            self.wait_state(id, None, Duration::from_secs(60)).await?;
+        }
         let manager = Testbed::load()?.manager().await?;
         for id in ids {
             if let Some(node) = docker::node_by_instance_id(&manager, &id).await?
