@@ -60,6 +60,10 @@ pub struct DockerSwarm {
     /// The endpoint that answered last: tried first, so a dead manager costs its probe
     /// timeout once, not on every call.
     preferred: Mutex<Option<String>>,
+    /// The swarm acted on: the recorded one, or else the first a manager answered for. A
+    /// manager of another swarm is never used: there, every node would look absent, and an
+    /// action would be completed with nothing drained.
+    swarm_id: Mutex<Option<String>>,
 }
 
 impl DockerSwarm {
@@ -71,6 +75,7 @@ impl DockerSwarm {
             directory: None,
             clients: Mutex::new(HashMap::new()),
             preferred: Mutex::new(None),
+            swarm_id: Mutex::new(None),
         }
     }
 
@@ -113,6 +118,12 @@ impl DockerSwarm {
     /// answered last first, then the others in order, then (when none answers) those the
     /// cluster record names now.
     async fn manager(&self, exclude: Option<&str>) -> Result<Docker, Error> {
+        if let Some(directory) = &self.directory
+            && lock(&self.swarm_id).is_none()
+            && let Some(ClusterRecord::Ready(swarm)) = directory.read().await?
+        {
+            *lock(&self.swarm_id) = Some(swarm.id);
+        }
         let mut tried = Vec::new();
         if let Some(client) = self.first_answering(exclude, &mut tried).await {
             return Ok(client);
@@ -189,6 +200,17 @@ impl DockerSwarm {
         }
         if exclude.is_some() && swarm.node_id.as_deref() == exclude {
             return Err("the node being acted on".into());
+        }
+        let id = swarm.cluster.and_then(|c| c.id);
+        let mut pinned = lock(&self.swarm_id);
+        match (pinned.as_deref(), id) {
+            (Some(ours), Some(theirs)) if ours != theirs => {
+                return Err(format!(
+                    "a manager of another swarm ({theirs}), not of {ours}"
+                ));
+            }
+            (None, Some(theirs)) => *pinned = Some(theirs),
+            _ => {}
         }
         Ok(client)
     }

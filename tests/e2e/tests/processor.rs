@@ -698,3 +698,54 @@ async fn the_processor_finds_the_managers_in_the_cluster_record_and_its_certific
     fixture.remove().await?;
     outcome
 }
+
+#[tokio::test]
+async fn a_manager_of_another_swarm_named_first_is_never_used_and_the_node_is_drained_in_its_own()
+-> Result<()> {
+    // A node of the test bed that is the lone manager of a swarm of its own.
+    let foreign = Testbed::allocate_node(testbed::Role::Worker)?;
+    let fixture = Fixture::new("foreign", 1, Some(JOIN)).await?;
+    let outcome = async {
+        foreign.provision().await?;
+        swarm_aws::adapters::engine::LocalEngine::connect(&foreign.docker_host())?
+            .init(&foreign.ip.to_string(), None)
+            .await?;
+        let hosts = format!("{},{}", foreign.docker_host(), e2e::manager_sockets()?);
+        let processor = ProcessorProcess::start(
+            &fixture,
+            &[
+                ("DOCKER_HOSTS", hosts.as_str()),
+                ("CLUSTER_TABLE", testbed::layout::CLUSTER_TABLE),
+            ],
+        )?;
+        fixture
+            .put_hook("drain", TERMINATING, 600, "ABANDON")
+            .await?;
+        let instance = fixture.wait_in_service(1).await?.remove(0);
+        let manager = Testbed::load()?.manager().await?;
+        workload::wait_joined(&manager, std::slice::from_ref(&instance)).await?;
+        fixture.terminate(&instance).await?;
+        fixture
+            .wait_state(&instance, None, Duration::from_secs(60))
+            .await?;
+        let log = processor.logged();
+        // Through the foreign manager the node would have looked absent, and the action been
+        // completed at once with nothing drained and nothing removed.
+        ensure!(
+            log.contains("draining the node") && log.contains("removing the node"),
+            "{log}"
+        );
+        ensure!(completions(&instance).await? == 1);
+        ensure!(
+            docker::node_by_instance_id(&manager, &instance)
+                .await?
+                .is_none(),
+            "the node is still in the test bed's swarm"
+        );
+        Ok(())
+    }
+    .await;
+    fixture.remove().await?;
+    Testbed::destroy_node(&foreign.name)?;
+    outcome
+}
