@@ -31,12 +31,11 @@ done
 eval "$("$testbed" env)"
 target/debug/rolling-upgrade "${args[@]}" "${extra[@]}"
 
-cat <<EOT
-
-The upgraded test bed is still up. Try:
-  $testbed status                                  # the swarm: new nodes only, all Ready
-  curl -s http://10.77.0.1:8080/                   # the service through the load balancer
-  eval "\$($testbed env)"; aws autoscaling describe-auto-scaling-groups   # (with the aws CLI)
-  curl -s 127.0.0.1:5001/emulator/state            # the emulator's state and history
-  $testbed down                                    # remove everything
-EOT
+echo
+echo "The upgraded test bed is still up. Try:"
+printf '  %-44s %s\n' \
+  "$testbed status" "# the swarm: new nodes only, all Ready" \
+  "curl -s http://10.77.0.1:8080/" "# the service through the load balancer" \
+  "curl -s 127.0.0.1:5001/emulator/state" "# the emulator's state and history" \
+  "eval \"\$($testbed env)\"" "# the AWS SDK and CLI now reach moto and the emulator" \
+  "$testbed down" "# remove everything"
