@@ -84,14 +84,14 @@ fn refuse(error: &ConfigError) -> ExitCode {
 /// The processor over the real swarm and Auto Scaling.
 async fn processor(
     config: Config,
+    sdk: &aws_config::SdkConfig,
 ) -> Result<Processor<DockerSwarm, AutoScalingHooks>, ConfigError> {
     let hosts = config.require_docker_hosts()?.to_vec();
-    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let tls = match &config.docker_tls {
         None => None,
         Some(material) => {
             let material = match material {
-                TlsMaterial::Secret(id) => TlsMaterial::Pem(read_tls_secret(&sdk, id).await?),
+                TlsMaterial::Secret(id) => TlsMaterial::Pem(read_tls_secret(sdk, id).await?),
                 other => other.clone(),
             };
             Some(TlsFiles {
@@ -105,13 +105,13 @@ async fn processor(
     let mut swarm = DockerSwarm::new(hosts, tls);
     if let Some(table) = &config.cluster_table {
         swarm = swarm.with_directory(DynamoStore::new(
-            aws_sdk_dynamodb::Client::new(&sdk),
+            aws_sdk_dynamodb::Client::new(sdk),
             table.clone(),
         ));
     }
     Ok(Processor::new(
         swarm,
-        AutoScalingHooks::new(aws_sdk_autoscaling::Client::new(&sdk)),
+        AutoScalingHooks::new(aws_sdk_autoscaling::Client::new(sdk)),
         config,
     ))
 }
@@ -141,11 +141,11 @@ async fn serve(config: Config) -> ExitCode {
             hint: "the URL of the lifecycle queue that `serve` consumes",
         });
     };
-    let processor = match processor(config).await {
+    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let processor = match processor(config, &sdk).await {
         Ok(processor) => Arc::new(processor),
         Err(error) => return refuse(&error),
     };
-    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let queue = Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), queue_url));
     lifecycle::serve::serve(queue, processor, shutdown()).await;
     ExitCode::SUCCESS
@@ -164,14 +164,12 @@ async fn shutdown() {
 async fn lambda(config: Config) -> ExitCode {
     // With the queue's URL, a record that must come back is shown again soon rather than
     // after the queue's whole visibility timeout (six times the function's).
-    let queue = match &config.queue_url {
-        Some(url) => {
-            let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-            Some(SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), url.clone()))
-        }
-        None => None,
-    };
-    let processor = match processor(config).await {
+    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let queue = config
+        .queue_url
+        .as_ref()
+        .map(|url| SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), url.clone()));
+    let processor = match processor(config, &sdk).await {
         Ok(processor) => processor,
         Err(error) => return refuse(&error),
     };

@@ -19,6 +19,19 @@ pub struct Secrets {
 /// The value of a secret that was created but not written yet.
 const EMPTY: &str = "{}";
 
+/// How a call on the secret `id` failed (never with its value).
+fn failed<E>(call: &'static str, id: &str) -> impl FnOnce(E) -> Error
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
+    let secret = id.to_owned();
+    move |error| Error::SecretsManager {
+        call,
+        secret,
+        source: DisplayErrorContext(error).to_string().into(),
+    }
+}
+
 impl Secrets {
     /// Over `client`.
     pub fn new(client: Client) -> Self {
@@ -33,11 +46,7 @@ impl Secrets {
             .secret_id(id)
             .send()
             .await
-            .map_err(|e| Error::SecretsManager {
-                call: "GetSecretValue",
-                secret: id.to_owned(),
-                source: DisplayErrorContext(e).to_string().into(),
-            })?;
+            .map_err(failed("GetSecretValue", id))?;
         let text = answer.secret_string().unwrap_or(EMPTY).trim();
         if text == EMPTY || text.is_empty() {
             return Ok(None);
@@ -67,11 +76,7 @@ impl Secrets {
             .secret_string(text)
             .send()
             .await
-            .map_err(|e| Error::SecretsManager {
-                call: "PutSecretValue",
-                secret: id.to_owned(),
-                source: DisplayErrorContext(e).to_string().into(),
-            })?;
+            .map_err(failed("PutSecretValue", id))?;
         Ok(())
     }
 }

@@ -77,25 +77,7 @@ impl Fixture {
         let config = crate::sdk_config().await?;
         let (asg, sqs) = (AutoScaling::new(&config), Sqs::new(&config));
         let name = format!("e2e-{name}-{}", std::process::id());
-        let queue_url = sqs
-            .create_queue()
-            .queue_name(&name)
-            .send()
-            .await?
-            .queue_url
-            .context("no queue url")?;
-        let queue_arn = sqs
-            .get_queue_attributes()
-            .queue_url(&queue_url)
-            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-            .send()
-            .await?
-            .attributes
-            .and_then(|a| {
-                a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-                    .cloned()
-            })
-            .context("no queue arn")?;
+        let (queue_url, queue_arn) = create_queue(&sqs, &name).await?;
         let configuration = match launch {
             Launch::Existing(existing) => existing.to_owned(),
             Launch::Blank | Launch::UserData(_) => {
@@ -399,6 +381,37 @@ where
     }
 }
 
+/// Makes (or finds) the SQS queue `name`; its URL and ARN, as a hook's target takes it.
+pub async fn create_queue(sqs: &Sqs, name: &str) -> Result<(String, String)> {
+    let queue_url = sqs
+        .create_queue()
+        .queue_name(name)
+        .send()
+        .await?
+        .queue_url
+        .context("no queue url")?;
+    let queue_arn = sqs
+        .get_queue_attributes()
+        .queue_url(&queue_url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await?
+        .attributes
+        .and_then(|a| {
+            a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+                .cloned()
+        })
+        .context("no queue arn")?;
+    Ok((queue_url, queue_arn))
+}
+
+/// The emulator's state dump (`GET /emulator/state`).
+pub fn emulator_state() -> Result<serde_json::Value> {
+    let addr = ([127, 0, 0, 1], testbed::layout::AUTOSCALING_PORT).into();
+    let (_, body) = testbed::http::get(addr, "/emulator/state", Duration::from_secs(5))?;
+    Ok(serde_json::from_str(&body)?)
+}
+
 /// The emulator's history lines of one instance.
 pub async fn history_of(instance_id: &str) -> Result<Vec<String>> {
     Ok(history_events(instance_id)
@@ -410,10 +423,7 @@ pub async fn history_of(instance_id: &str) -> Result<Vec<String>> {
 
 /// The emulator's history of one instance, with the time of each event.
 pub async fn history_events(instance_id: &str) -> Result<Vec<(DateTime<Utc>, String)>> {
-    let addr = ([127, 0, 0, 1], testbed::layout::AUTOSCALING_PORT).into();
-    let (_, body) = testbed::http::get(addr, "/emulator/state", Duration::from_secs(5))?;
-    let state: serde_json::Value = serde_json::from_str(&body)?;
-    state["history"]
+    emulator_state()?["history"]
         .as_array()
         .context("no history")?
         .iter()

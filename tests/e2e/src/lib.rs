@@ -44,6 +44,16 @@ pub fn binary(name: &str) -> Result<std::path::PathBuf> {
         })
 }
 
+/// The workspace's root (where `template.yaml` is).
+pub fn workspace() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The test bed virtualenv's Python (moto, cfn-lint, aws-sam-translator).
+pub fn python() -> std::path::PathBuf {
+    testbed::moto::venv().join("bin/python")
+}
+
 /// The Docker API sockets of the test bed's managers, as `DOCKER_HOSTS` takes them.
 pub fn manager_sockets() -> Result<String> {
     let bed = testbed::Testbed::load()?;

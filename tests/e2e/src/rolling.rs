@@ -18,6 +18,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use testbed::{Testbed, balancer, layout, service};
 
+use crate::fixture::emulator_state;
 use crate::load::{Load, Sample};
 use crate::timeline::Span;
 
@@ -124,11 +125,6 @@ struct Watched {
 
 fn emulator() -> SocketAddr {
     ([127, 0, 0, 1], layout::AUTOSCALING_PORT).into()
-}
-
-fn emulator_state() -> Result<serde_json::Value> {
-    let (_, body) = testbed::http::get(emulator(), "/emulator/state", Duration::from_secs(5))?;
-    Ok(serde_json::from_str(&body)?)
 }
 
 /// Runs the rolling upgrade of both groups under load; `progress` hears each change.
@@ -359,25 +355,7 @@ async fn start_processor(
     autoscaling: &aws_sdk_autoscaling::Client,
 ) -> Result<Processor> {
     let sqs = aws_sdk_sqs::Client::new(config);
-    let queue_url = sqs
-        .create_queue()
-        .queue_name("rolling-upgrade")
-        .send()
-        .await?
-        .queue_url
-        .context("no queue url")?;
-    let queue_arn = sqs
-        .get_queue_attributes()
-        .queue_url(&queue_url)
-        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-        .send()
-        .await?
-        .attributes
-        .and_then(|a| {
-            a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-                .cloned()
-        })
-        .context("no queue arn")?;
+    let (queue_url, queue_arn) = crate::fixture::create_queue(&sqs, "rolling-upgrade").await?;
     for group in GROUPS {
         for (hook, transition, timeout, default) in [
             (
@@ -513,31 +491,31 @@ async fn observe() -> (Watch, Vec<(String, DateTime<Utc>)>) {
 /// (Swarm marks a node that vanished Down after its heartbeat period).
 async fn final_swarm() -> (Option<usize>, Option<usize>, Option<usize>) {
     tokio::time::sleep(Duration::from_secs(12)).await;
-    let Ok(bed) = Testbed::load() else {
+    // The first manager that answers with the node list (none: no leader).
+    let answer = async {
+        Testbed::load()?
+            .manager()
+            .await?
+            .list_nodes(None)
+            .await
+            .map_err(anyhow::Error::from)
+    };
+    let Ok(nodes) = answer.await else {
         return (None, None, None);
     };
-    for node in bed.managers() {
-        let Ok(docker) = testbed::docker::connect(&node.docker_host()).await else {
-            continue;
-        };
-        let Ok(nodes) = docker.list_nodes(None).await else {
-            continue;
-        };
-        let state = |n: &bollard::models::Node| n.status.as_ref().and_then(|s| s.state);
-        let down = nodes
+    let state = |n: &bollard::models::Node| n.status.as_ref().and_then(|s| s.state);
+    let down = nodes
+        .iter()
+        .filter(|n| state(n) != Some(NodeState::READY))
+        .count();
+    let ready = |manager: bool| {
+        nodes
             .iter()
-            .filter(|n| state(n) != Some(NodeState::READY))
-            .count();
-        let ready = |manager: bool| {
-            nodes
-                .iter()
-                .filter(|n| state(n) == Some(NodeState::READY))
-                .filter(|n| n.manager_status.is_some() == manager)
-                .count()
-        };
-        return (Some(down), Some(ready(true)), Some(ready(false)));
-    }
-    (None, None, None)
+            .filter(|n| state(n) == Some(NodeState::READY))
+            .filter(|n| n.manager_status.is_some() == manager)
+            .count()
+    };
+    (Some(down), Some(ready(true)), Some(ready(false)))
 }
 
 /// Instance id → test bed node name (`m4`), from the emulator's state.

@@ -90,6 +90,42 @@ async fn at_completion(
     }
 }
 
+/// Hooks the fixture's group, terminates its one instance, and checks the processor drained
+/// it: the node removed from the test bed's swarm (the log says so), the action completed
+/// exactly once.
+async fn terminate_one_and_see_it_drained(
+    fixture: &Fixture,
+    processor: &ProcessorProcess,
+) -> Result<()> {
+    fixture
+        .put_hook("drain", TERMINATING, 600, "ABANDON")
+        .await?;
+    let instance = fixture.wait_in_service(1).await?.remove(0);
+    let manager = Testbed::load()?.manager().await?;
+    workload::wait_joined(&manager, std::slice::from_ref(&instance)).await?;
+    fixture.terminate(&instance).await?;
+    fixture
+        .wait_state(&instance, None, Duration::from_secs(60))
+        .await?;
+    ensure!(
+        completions(&instance).await? == 1,
+        "{:?}",
+        history_of(&instance).await?
+    );
+    ensure!(
+        docker::node_by_instance_id(&manager, &instance)
+            .await?
+            .is_none(),
+        "the node is still in the swarm"
+    );
+    ensure!(
+        processor.logged().contains("removing the node"),
+        "{}",
+        processor.logged()
+    );
+    Ok(())
+}
+
 #[tokio::test]
 async fn a_terminated_worker_is_drained_its_replicas_run_elsewhere_and_its_action_is_completed_once()
 -> Result<()> {
@@ -464,33 +500,7 @@ async fn the_processor_reaches_the_managers_over_mutual_tls_past_a_dead_endpoint
                 ("DOCKER_CERT_PATH", &client.display().to_string()),
             ],
         )?;
-        fixture
-            .put_hook("drain", TERMINATING, 600, "ABANDON")
-            .await?;
-        let instance = fixture.wait_in_service(1).await?.remove(0);
-        let manager = bed.manager().await?;
-        workload::wait_joined(&manager, std::slice::from_ref(&instance)).await?;
-        fixture.terminate(&instance).await?;
-        fixture
-            .wait_state(&instance, None, Duration::from_secs(60))
-            .await?;
-        ensure!(
-            completions(&instance).await? == 1,
-            "{:?}",
-            history_of(&instance).await?
-        );
-        ensure!(
-            docker::node_by_instance_id(&manager, &instance)
-                .await?
-                .is_none(),
-            "the node is still in the swarm"
-        );
-        ensure!(
-            processor.logged().contains("removing the node"),
-            "{}",
-            processor.logged()
-        );
-        Ok(())
+        terminate_one_and_see_it_drained(&fixture, &processor).await
     }
     .await;
     fixture.remove().await?;
@@ -666,33 +676,7 @@ async fn the_processor_finds_the_managers_in_the_cluster_record_and_its_certific
                 ("DOCKER_TLS_SECRET", secret.as_str()),
             ],
         )?;
-        fixture
-            .put_hook("drain", TERMINATING, 600, "ABANDON")
-            .await?;
-        let instance = fixture.wait_in_service(1).await?.remove(0);
-        let manager = Testbed::load()?.manager().await?;
-        workload::wait_joined(&manager, std::slice::from_ref(&instance)).await?;
-        fixture.terminate(&instance).await?;
-        fixture
-            .wait_state(&instance, None, Duration::from_secs(60))
-            .await?;
-        ensure!(
-            completions(&instance).await? == 1,
-            "{:?}",
-            history_of(&instance).await?
-        );
-        ensure!(
-            docker::node_by_instance_id(&manager, &instance)
-                .await?
-                .is_none(),
-            "the node is still in the swarm"
-        );
-        ensure!(
-            processor.logged().contains("removing the node"),
-            "{}",
-            processor.logged()
-        );
-        Ok(())
+        terminate_one_and_see_it_drained(&fixture, &processor).await
     }
     .await;
     fixture.remove().await?;
@@ -718,30 +702,11 @@ async fn a_manager_of_another_swarm_named_first_is_never_used_and_the_node_is_dr
                 ("CLUSTER_TABLE", testbed::layout::CLUSTER_TABLE),
             ],
         )?;
-        fixture
-            .put_hook("drain", TERMINATING, 600, "ABANDON")
-            .await?;
-        let instance = fixture.wait_in_service(1).await?.remove(0);
-        let manager = Testbed::load()?.manager().await?;
-        workload::wait_joined(&manager, std::slice::from_ref(&instance)).await?;
-        fixture.terminate(&instance).await?;
-        fixture
-            .wait_state(&instance, None, Duration::from_secs(60))
-            .await?;
-        let log = processor.logged();
+        terminate_one_and_see_it_drained(&fixture, &processor).await?;
         // Through the foreign manager the node would have looked absent, and the action been
         // completed at once with nothing drained and nothing removed.
-        ensure!(
-            log.contains("draining the node") && log.contains("removing the node"),
-            "{log}"
-        );
-        ensure!(completions(&instance).await? == 1);
-        ensure!(
-            docker::node_by_instance_id(&manager, &instance)
-                .await?
-                .is_none(),
-            "the node is still in the test bed's swarm"
-        );
+        let log = processor.logged();
+        ensure!(log.contains("draining the node"), "{log}");
         Ok(())
     }
     .await;

@@ -67,12 +67,7 @@ async fn a_manager_and_a_worker_replaced_under_load_fail_no_request_keep_quorum_
     // The load balancer's order, as Auto Scaling keeps it with a target group: an old node
     // leaves it before its termination hook runs; a new one enters it at the end of its
     // launch hook, before it is in service.
-    let (_, body) = testbed::http::get(
-        ([127, 0, 0, 1], testbed::layout::AUTOSCALING_PORT).into(),
-        "/emulator/state",
-        std::time::Duration::from_secs(5),
-    )?;
-    let state: serde_json::Value = serde_json::from_str(&body)?;
+    let state = e2e::fixture::emulator_state()?;
     for group in e2e::rolling::GROUPS {
         for step in state["rolling"][group]["steps"]
             .as_array()

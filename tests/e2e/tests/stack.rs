@@ -22,18 +22,16 @@ async fn the_translated_stack_is_created_in_moto_with_its_groups_queue_table_and
     let sdk = e2e::sdk_config().await?;
     let moto = testbed::moto::endpoint();
     let name = format!("e2e-stack-{}", std::process::id());
-    let workspace = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let workspace = e2e::workspace();
     let translated = std::env::temp_dir().join(format!("{name}.json"));
-    let output = std::process::Command::new(
-        std::path::Path::new(testbed::layout::CACHE_DIR).join("venv/bin/python"),
-    )
-    .arg(workspace.join("tests/template/package.py"))
-    .arg(workspace.join("template.yaml"))
-    .arg(&translated)
-    .arg("--binary")
-    .arg(e2e::binary("lifecycle")?)
-    .args(["--endpoint", &moto, "--bucket", &name, "--moto"])
-    .output()?;
+    let output = std::process::Command::new(e2e::python())
+        .arg(workspace.join("tests/template/package.py"))
+        .arg(workspace.join("template.yaml"))
+        .arg(&translated)
+        .arg("--binary")
+        .arg(e2e::binary("lifecycle")?)
+        .args(["--endpoint", &moto, "--bucket", &name, "--moto"])
+        .output()?;
     ensure!(
         output.status.success(),
         "package.py: {}",
@@ -48,8 +46,7 @@ async fn the_translated_stack_is_created_in_moto_with_its_groups_queue_table_and
 
     let ec2_key = format!("{name}-key");
     // The KeyName parameter names an existing key pair; moto checks it.
-    let python = std::path::Path::new(testbed::layout::CACHE_DIR).join("venv/bin/python");
-    let made = std::process::Command::new(python)
+    let made = std::process::Command::new(e2e::python())
         .args([
             "-c",
             "import boto3,sys; boto3.client('ec2', endpoint_url=sys.argv[1], region_name='us-east-1').create_key_pair(KeyName=sys.argv[2])",

@@ -6,10 +6,6 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, ensure};
 
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
 fn cfn_guard() -> PathBuf {
     Path::new(testbed::layout::CACHE_DIR).join("cfn-guard/bin/cfn-guard")
 }
@@ -19,7 +15,7 @@ fn broken_rules(template: &str) -> Result<(Vec<String>, Vec<String>)> {
     let file = tempfile(template)?;
     let output = std::process::Command::new(cfn_guard())
         .args(["validate", "--structured", "-S", "none", "-o", "json", "-r"])
-        .arg(workspace().join("tests/template/stack.guard"))
+        .arg(e2e::workspace().join("tests/template/stack.guard"))
         .arg("-d")
         .arg(&file)
         .output()
@@ -62,7 +58,9 @@ fn tempfile(text: &str) -> Result<PathBuf> {
 }
 
 fn template() -> Result<String> {
-    Ok(std::fs::read_to_string(workspace().join("template.yaml"))?)
+    Ok(std::fs::read_to_string(
+        e2e::workspace().join("template.yaml"),
+    )?)
 }
 
 /// One break: the rule that must catch it, and the text replaced (its first occurrence).

@@ -162,6 +162,13 @@ pub struct TargetGroup {
 }
 
 impl TargetGroup {
+    fn initial(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
+        // A panic while holding it leaves a plain set behind: still usable.
+        self.initial
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     /// Registers the node `name` at `ip`. Idempotent.
     pub fn register(&self, name: &str, ip: std::net::Ipv4Addr) -> Result<()> {
         expect(
@@ -169,10 +176,7 @@ impl TargetGroup {
             &["New server registered", "Already exists"],
         )?;
         expect(&format!("enable health {BACKEND}/{name}"), &[])?;
-        self.initial
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(name.to_owned());
+        self.initial().insert(name.to_owned());
         Ok(())
     }
 
@@ -191,10 +195,7 @@ impl TargetGroup {
         for server in servers()? {
             if waiting.contains(&server.name) && server.check.starts_with("L7OK") {
                 expect(&format!("enable server {BACKEND}/{}", server.name), &[])?;
-                self.initial
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .remove(&server.name);
+                self.initial().remove(&server.name);
             }
         }
         Ok(())
@@ -203,10 +204,7 @@ impl TargetGroup {
     /// Deregisters the node `name`: no new requests at once, the ones in flight have `delay`
     /// to finish, then it is gone. A node that was never registered is no error.
     pub async fn deregister(&self, name: &str, delay: Duration) -> Result<()> {
-        self.initial
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .remove(name);
+        self.initial().remove(name);
         let line = format!("set server {BACKEND}/{name} state drain");
         if command(&line)?.contains("No such server") {
             return Ok(());

@@ -11,7 +11,6 @@ use e2e::fixture::{Fixture, JOIN, TERMINATING, history_of};
 use std::fs;
 use std::net::{SocketAddr, TcpStream};
 use std::os::unix::process::CommandExt;
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use testbed::Testbed;
@@ -40,9 +39,7 @@ async fn check(fixture: &Fixture) -> Result<()> {
     fixture.terminate(&instance).await?;
     let action = fixture.next_action().await?;
 
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()?;
+    let workspace = e2e::workspace().canonicalize()?;
     let logs = workspace.join("target/debug/e2e-logs");
     fs::create_dir_all(&logs)?;
     // Values hold commas (DOCKER_HOSTS), so an env file, not --env-var.

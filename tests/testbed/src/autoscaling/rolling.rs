@@ -121,16 +121,20 @@ impl Emulator {
         }
     }
 
-    /// Waits until `done` says yes (checked at every change, and every 100 ms), at most
-    /// `timeout`.
-    async fn wait_until(&self, timeout: Duration, done: impl Fn(&Self) -> bool) -> bool {
+    /// Waits until `found` finds something (checked at every change, and every 100 ms), at
+    /// most `timeout`; what it found.
+    async fn wait_for<T>(
+        &self,
+        timeout: Duration,
+        found: impl Fn(&Self) -> Option<T>,
+    ) -> Option<T> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
-            if done(self) {
-                return true;
+            if let Some(found) = found(self) {
+                return Some(found);
             }
             if tokio::time::Instant::now() >= deadline {
-                return false;
+                return None;
             }
             let _ = tokio::time::timeout(Duration::from_millis(100), self.changed.notified()).await;
         }
@@ -169,50 +173,41 @@ impl Emulator {
                     .find(|i| !before.contains(&i.id) && i.launch_configuration == target)
                     .map(|i| i.id.clone())
             };
-            if !self.wait_until(pause, |e| new_of(e).is_some()).await {
+            let Some(new_id) = self.wait_for(pause, new_of).await else {
                 return self.fail(&group, "no replacement was launched".into());
-            }
-            let new_id = new_of(&self).unwrap_or_default();
+            };
             if let Some(rolling) = self.lock().rolling.get_mut(&group) {
                 rolling.current_new = Some(new_id.clone());
             }
             self.set_phase(&group, format!("waiting for {new_id} to join and signal"));
-            let ready = |emulator: &Self| {
+            // Joined (SUCCESS and in service), or failed (FAILURE, or its launch ended).
+            let joined = |emulator: &Self| {
                 let state = emulator.lock();
                 let signalled = state.signals.iter().rev().find(|s| s.unique_id == new_id);
                 let instance = state.instances.get(&new_id).map(|i| i.state);
                 match (signalled, instance) {
-                    (Some(s), _) if !s.success => true,
-                    (_, Some(LifecycleState::Terminated | LifecycleState::Terminating)) => true,
-                    (Some(_), Some(LifecycleState::InService)) => true,
-                    _ => false,
+                    (Some(s), _) if !s.success => Some(false),
+                    (_, Some(LifecycleState::Terminated | LifecycleState::Terminating)) => {
+                        Some(false)
+                    }
+                    (Some(_), Some(LifecycleState::InService)) => Some(true),
+                    _ => None,
                 }
             };
-            if !self.wait_until(pause, ready).await {
-                return self.fail(
-                    &group,
-                    format!("{new_id} did not signal within the pause time"),
-                );
-            }
-            let failed = {
-                let state = self.lock();
-                let bad_signal = state
-                    .signals
-                    .iter()
-                    .rev()
-                    .find(|s| s.unique_id == new_id)
-                    .is_some_and(|s| !s.success);
-                let gone = state
-                    .instances
-                    .get(&new_id)
-                    .is_none_or(|i| i.state != LifecycleState::InService);
-                bad_signal || gone
-            };
-            if failed {
-                return self.fail(
-                    &group,
-                    format!("{new_id} signalled FAILURE or never went in service"),
-                );
+            match self.wait_for(pause, joined).await {
+                None => {
+                    return self.fail(
+                        &group,
+                        format!("{new_id} did not signal within the pause time"),
+                    );
+                }
+                Some(false) => {
+                    return self.fail(
+                        &group,
+                        format!("{new_id} signalled FAILURE or never went in service"),
+                    );
+                }
+                Some(true) => {}
             }
             let new_ready = Utc::now();
             // The old one goes, with the desired capacity, through the termination hooks.
@@ -244,9 +239,10 @@ impl Emulator {
                     .instances
                     .get(&old_id)
                     .is_none_or(|i| i.state == LifecycleState::Terminated)
+                    .then_some(())
             };
             // The termination takes what its hooks take; no pause time applies to it.
-            self.wait_until(Duration::from_secs(24 * 3600), terminated)
+            self.wait_for(Duration::from_secs(24 * 3600), terminated)
                 .await;
             let mut state = self.lock();
             if let Some(rolling) = state.rolling.get_mut(&group) {
