@@ -19,6 +19,32 @@ pub fn user_data(role: &str, table: &str) -> Result<String> {
 /// A cluster table as the stack makes it.
 pub use testbed::create_table;
 
+/// Launches, at once, 3 manager and 2 worker instances (groups `{prefix}-m{n}` and
+/// `{prefix}-w{n}`) whose user data runs the bootstrap against `table`.
+pub async fn launch_cluster(
+    table: &str,
+    prefix: &str,
+    n: usize,
+) -> Result<(crate::fixture::Fixture, crate::fixture::Fixture)> {
+    use crate::fixture::{Fixture, Launch};
+    let (manager_data, worker_data) = (user_data("manager", table)?, user_data("worker", table)?);
+    let managers = Fixture::create(
+        &format!("{prefix}-m{n}"),
+        3,
+        Launch::UserData(&manager_data),
+        "manager",
+    )
+    .await?;
+    let workers = Fixture::create(
+        &format!("{prefix}-w{n}"),
+        2,
+        Launch::UserData(&worker_data),
+        "worker",
+    )
+    .await?;
+    Ok((managers, workers))
+}
+
 /// Waits until every instance's engine is an active member of one and the same swarm, with
 /// `managers` of them managers; returns the swarm's id.
 pub async fn wait_one_swarm(instances: &[String], managers: usize) -> Result<String> {

@@ -5,7 +5,7 @@
 
 use anyhow::{Context, Result, ensure};
 use bollard::models::LocalNodeState;
-use e2e::boot::{create_table, user_data, wait_one_swarm};
+use e2e::boot::{create_table, launch_cluster, user_data, wait_one_swarm};
 use e2e::fixture::{Fixture, Launch};
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
@@ -19,21 +19,7 @@ async fn round(dynamodb: &aws_sdk_dynamodb::Client, n: usize) -> Result<Duration
     let table = format!("e2e-boot-{}-{n}", std::process::id());
     create_table(dynamodb, &table).await?;
     let started = Instant::now();
-    let (manager_data, worker_data) = (user_data("manager", &table)?, user_data("worker", &table)?);
-    let managers = Fixture::create(
-        &format!("boot-m{n}"),
-        3,
-        Launch::UserData(&manager_data),
-        "manager",
-    )
-    .await?;
-    let workers = Fixture::create(
-        &format!("boot-w{n}"),
-        2,
-        Launch::UserData(&worker_data),
-        "worker",
-    )
-    .await?;
+    let (managers, workers) = launch_cluster(&table, "boot", n).await?;
     let outcome = async {
         let mut instances = managers.wait_in_service(3).await?;
         instances.extend(workers.wait_in_service(2).await?);

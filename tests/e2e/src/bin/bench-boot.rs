@@ -5,8 +5,7 @@
 
 use anyhow::{Context, Result, ensure};
 use bollard::models::NodeState;
-use e2e::boot::{create_table, user_data, wait_one_swarm};
-use e2e::fixture::{Fixture, Launch};
+use e2e::boot::{create_table, launch_cluster, wait_one_swarm};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 use testbed::{Testbed, docker};
@@ -58,22 +57,8 @@ async fn main() -> Result<()> {
 async fn round(dynamodb: &aws_sdk_dynamodb::Client, n: usize) -> Result<(Vec<Duration>, Duration)> {
     let table = format!("bench-boot-{}-{n}", std::process::id());
     create_table(dynamodb, &table).await?;
-    let (manager_data, worker_data) = (user_data("manager", &table)?, user_data("worker", &table)?);
     let started = Instant::now();
-    let managers = Fixture::create(
-        &format!("bench-m{n}"),
-        3,
-        Launch::UserData(&manager_data),
-        "manager",
-    )
-    .await?;
-    let workers = Fixture::create(
-        &format!("bench-w{n}"),
-        2,
-        Launch::UserData(&worker_data),
-        "worker",
-    )
-    .await?;
+    let (managers, workers) = launch_cluster(&table, "bench", n).await?;
     let outcome = async {
         let mut ready: BTreeMap<String, Duration> = BTreeMap::new();
         let deadline = Instant::now() + Duration::from_secs(120);
