@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use swarm_aws::adapters::engine::LocalEngine;
 use swarm_aws::cluster::ClusterRecord;
+use swarm_aws::error::error_chain;
 use swarm_aws::ports::{Claim, ClusterStore};
 
 use crate::BootstrapError;
@@ -103,7 +104,7 @@ pub async fn run(
                         return Ok(Booted::Joined(swarm.id.clone()));
                     }
                     Err(error) => {
-                        tracing::warn!(step = "join", error = %error, managers = swarm.managers.join(","), "cannot join yet: retrying");
+                        tracing::warn!(step = "join", error = %error, cause = error_chain(&error), managers = swarm.managers.join(","), "cannot join yet: retrying");
                         waiting_for = format!("a manager of swarm {} to answer", swarm.id);
                         join_failure =
                             Some((swarm.id.clone(), swarm.managers.join(", "), Box::new(error)));

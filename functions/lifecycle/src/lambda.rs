@@ -14,7 +14,8 @@ use swarm_aws::ports::{LifecycleHooks, Queue, SwarmNodes};
 use tracing::Instrument;
 
 use crate::processor::{Outcome, Processor};
-use crate::triage::{Triage, error_chain};
+use crate::triage::Triage;
+use swarm_aws::error::error_chain;
 
 /// Time kept back from the invocation's deadline to answer Lambda.
 const ANSWER_MARGIN: Duration = Duration::from_secs(3);

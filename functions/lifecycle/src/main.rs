@@ -62,7 +62,9 @@ fn init_logs(json: bool) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        // Colours only for a terminal: a log file or journald gets plain text.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
     if json {
         logs.json()
             .with_current_span(true)
@@ -129,7 +131,7 @@ async fn read_tls_secret(sdk: &aws_config::SdkConfig, id: &str) -> Result<Issued
         }),
         Err(error) => Err(ConfigError::Invalid {
             var: vars::DOCKER_TLS_SECRET,
-            reason: format!("{error}: {}", lifecycle::triage::error_chain(&error)),
+            reason: format!("{error}: {}", swarm_aws::error::error_chain(&error)),
         }),
     }
 }

@@ -13,7 +13,8 @@ use tokio::task::JoinSet;
 use tracing::Instrument;
 
 use crate::processor::{Outcome, Processor};
-use crate::triage::{Triage, error_chain};
+use crate::triage::Triage;
+use swarm_aws::error::error_chain;
 
 /// How long a message that failed for a transient reason stays hidden before a retry.
 const RETRY_AFTER: Duration = Duration::from_secs(5);

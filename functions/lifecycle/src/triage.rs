@@ -5,6 +5,7 @@
 //! redrive to the dead-letter queue), with its body in the log so an operator can see it.
 
 use aws_lambda_events::event::sqs::SqsMessage;
+use swarm_aws::error::error_chain;
 use swarm_aws::event::{
     LifecycleAction, LifecycleMessage, ParseError, SpotInterruption, parse_message,
 };
@@ -92,17 +93,6 @@ impl Triage {
             ),
         }
     }
-}
-
-/// The causes of an error, outermost first, joined: `tracing` shows only `Display`.
-pub fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut causes = Vec::new();
-    let mut next = error.source();
-    while let Some(cause) = next {
-        causes.push(cause.to_string());
-        next = cause.source();
-    }
-    causes.join(": ")
 }
 
 #[cfg(test)]
