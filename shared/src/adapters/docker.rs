@@ -17,6 +17,7 @@ use bollard::models::{
     NodeState as BollardNodeState, Reachability, Task, TaskState,
 };
 use bollard::query_parameters::{DeleteNodeOptions, ListTasksOptions, UpdateNodeOptions};
+use chrono::{DateTime, Utc};
 
 use super::dynamodb::DynamoStore;
 use crate::cluster::{ClusterRecord, SWARM_PORT};
@@ -36,6 +37,10 @@ pub const MANAGER_TLS_PORT: u16 = 2376;
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 /// Timeout of every other Engine API call, in seconds.
 const CALL_TIMEOUT_SECS: u64 = 30;
+/// How long a node may list without a description before it is taken for a join that died
+/// halfway. A live one describes itself within a tenth of a second, or within the seconds a
+/// leader election takes when the leader it was describing itself to went away.
+const DESCRIBE_GRACE: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
 /// Tries of a node update answered "update out of sequence" (someone else updated it).
 const UPDATE_TRIES: usize = 5;
 
@@ -292,16 +297,26 @@ pub fn engine_label<'a>(node: &'a Node, key: &str) -> Option<&'a str> {
         .map(String::as_str)
 }
 
-/// Whether the node has described itself (engine version, labels) to the managers. A node that
-/// has just joined lists with an empty description (`"Engine": {}`, no hostname) for about a
-/// tenth of a second, and a manager is a reachable Raft member by then: without its labels, it
-/// may be the very instance being looked for.
-fn described(node: &Node) -> bool {
-    node.description
+/// Whether the node is yet to describe itself (engine version, labels) to the managers. A
+/// node that has just joined lists with an empty description (`"Engine": {}`, no hostname) for
+/// about a tenth of a second, and a manager is a reachable Raft member by then: without its
+/// labels, it may be the very instance being looked for. One that is Down, or still blank
+/// [`DESCRIBE_GRACE`] after it was created, is not waited for: a join that died halfway leaves
+/// such a node behind for good, and it would hold up every termination until the deadline.
+fn describing(node: &Node, now: DateTime<Utc>) -> bool {
+    let described = node
+        .description
         .as_ref()
         .and_then(|d| d.engine.as_ref())
         .and_then(|e| e.engine_version.as_ref())
-        .is_some()
+        .is_some();
+    let created = node
+        .created_at
+        .as_deref()
+        .and_then(|at| DateTime::parse_from_rfc3339(at).ok());
+    // No creation time (never seen from Docker): waited for, the safe side.
+    let recent = created.is_none_or(|at| now - at.with_timezone(&Utc) < DESCRIBE_GRACE);
+    !described && recent && facts(node).state != NodeState::Down
 }
 
 fn facts(node: &Node) -> NodeFacts {
@@ -440,7 +455,7 @@ impl SwarmNodes for DockerSwarm {
             .filter(|n| n.manager_status.is_some())
             .collect();
         let mut view = SwarmView {
-            undescribed_nodes: nodes.iter().filter(|n| !described(n)).count() as u32,
+            undescribed_nodes: nodes.iter().filter(|n| describing(n, Utc::now())).count() as u32,
             managers: managers.len() as u32,
             reachable_managers: managers
                 .iter()
@@ -546,7 +561,7 @@ mod tests {
     use super::*;
 
     /// `GET /nodes` entries of one manager as it joined (Docker 20.10.24), 80 ms apart.
-    const JUST_JOINED: &str = r#"{"ID":"zhnl2o","Spec":{"Role":"manager","Availability":"active"},
+    const JUST_JOINED: &str = r#"{"ID":"zhnl2o","CreatedAt":"2026-11-25T22:17:03.600000000Z","Spec":{"Role":"manager","Availability":"active"},
         "Description":{"Platform":{},"Resources":{},"Engine":{},"TLSInfo":{}},
         "Status":{"State":"unknown"},"ManagerStatus":{"Reachability":"reachable","Addr":"10.77.0.28:2377"}}"#;
     const DESCRIBED: &str = r#"{"ID":"zhnl2o","Spec":{"Role":"manager","Availability":"active"},
@@ -556,6 +571,12 @@ mod tests {
 
     fn node(json: &str) -> Node {
         serde_json::from_str(json).expect("a node as the Engine API lists it")
+    }
+
+    /// `seconds` after the node of [`JUST_JOINED`] was created.
+    fn after(seconds: i64) -> DateTime<Utc> {
+        let created = DateTime::parse_from_rfc3339("2026-11-25T22:17:03.6Z").expect("a time");
+        created.with_timezone(&Utc) + chrono::TimeDelta::seconds(seconds)
     }
 
     #[test]
@@ -569,14 +590,27 @@ mod tests {
                 .is_some(),
             "the API lists an empty engine object, not none"
         );
-        assert!(!described(&joined));
+        assert!(describing(&joined, after(0)));
         assert_eq!(engine_label(&joined, INSTANCE_ID_LABEL), None);
+    }
+
+    #[test]
+    fn a_node_left_undescribed_and_down_is_not_waited_for() {
+        let dead = node(&JUST_JOINED.replace(r#""State":"unknown""#, r#""State":"down""#));
+        assert!(!describing(&dead, after(0)));
+    }
+
+    #[test]
+    fn a_node_still_undescribed_a_minute_after_it_was_created_is_not_waited_for() {
+        let joined = node(JUST_JOINED);
+        assert!(describing(&joined, after(59)));
+        assert!(!describing(&joined, after(61)));
     }
 
     #[test]
     fn a_described_node_carries_its_instance_id() {
         let node = node(DESCRIBED);
-        assert!(described(&node));
+        assert!(!describing(&node, after(0)));
         assert_eq!(
             engine_label(&node, INSTANCE_ID_LABEL),
             Some("i-65161114a79c4477a")
