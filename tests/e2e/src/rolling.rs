@@ -356,18 +356,23 @@ async fn start_processor(
 ) -> Result<Processor> {
     let sqs = aws_sdk_sqs::Client::new(config);
     let (queue_url, queue_arn) = crate::fixture::create_queue(&sqs, "rolling-upgrade").await?;
+    // The hooks' heartbeat timeouts, in API seconds. The stack's (300 s, 900 s) would last 5
+    // and 15 s here, as the emulator's clock runs 60 times faster, but Docker's does not: one
+    // swarm leader election (up to 20 s, when a demoted leader hands over) would outlast a hook
+    // that in AWS outlasts it fifteenfold, and the hook would end with the node not drained.
+    // An hour (a minute here) keeps the production order: hook timeout well above election.
     for group in GROUPS {
         for (hook, transition, timeout, default) in [
             (
                 "drain",
                 "autoscaling:EC2_INSTANCE_TERMINATING",
-                300,
+                3600,
                 "CONTINUE",
             ),
             (
                 "admit",
                 "autoscaling:EC2_INSTANCE_LAUNCHING",
-                900,
+                3600,
                 "ABANDON",
             ),
         ] {
@@ -395,7 +400,7 @@ async fn start_processor(
         .env("CLUSTER_TABLE", layout::CLUSTER_TABLE)
         .env("DOCKER_CERT_PATH", testbed::tls::client_dir())
         .env_remove("DOCKER_HOSTS")
-        // The hooks' heartbeat timeout is 300 s at the emulator's time scale (5 s).
+        // The hooks' heartbeat timeout is an hour at the emulator's time scale (a minute).
         .env("HEARTBEAT_INTERVAL_SECONDS", "1")
         .env("LOG_FORMAT", "json")
         .env("RUST_LOG", "info")
