@@ -6,27 +6,10 @@ use std::future::Future;
 use std::time::Duration;
 
 use crate::cluster::{ClusterRecord, Swarm};
-use crate::drain::{ActionResult, ActionStatus, NodeFacts, ServiceFacts, TaskFacts};
+use crate::drain::{ActionResult, ActionStatus, SwarmView};
 use crate::error::Error;
 use crate::event::LifecycleAction;
 use crate::ids::InstanceId;
-
-/// What the swarm says about one instance's node.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SwarmView {
-    /// The node, `None` when the instance is not in the swarm.
-    pub node: Option<NodeFacts>,
-    /// Nodes that have not described themselves yet (joined a moment ago).
-    pub undescribed_nodes: u32,
-    /// Raft members.
-    pub managers: u32,
-    /// Raft members reachable.
-    pub reachable_managers: u32,
-    /// Tasks still running or starting on the node.
-    pub tasks_on_node: Vec<TaskFacts>,
-    /// Services that had a task on the node, and where their tasks run now.
-    pub services: Vec<ServiceFacts>,
-}
 
 /// The swarm, through a manager.
 pub trait SwarmNodes: Send + Sync {

@@ -8,12 +8,12 @@ use std::time::Duration;
 
 use swarm_aws::drain::{
     ActionResult, ActionStatus, Availability, NodeFacts, NodeRole, NodeState, ServiceFacts,
-    ServiceMode, TaskFacts,
+    ServiceMode, SwarmView, TaskFacts,
 };
 use swarm_aws::error::Error;
 use swarm_aws::event::LifecycleAction;
 use swarm_aws::ids::InstanceId;
-use swarm_aws::ports::{Answer, LifecycleHooks, Queue, Received, SwarmNodes, SwarmView};
+use swarm_aws::ports::{Answer, LifecycleHooks, Queue, Received, SwarmNodes};
 
 /// One worker running one replica of a 2-replica service, in a 3-manager swarm.
 pub struct FakeSwarm {

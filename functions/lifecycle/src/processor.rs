@@ -78,12 +78,7 @@ impl<S: SwarmNodes, H: LifecycleHooks> Processor<S, H> {
         Ok(Observation {
             transition: action.transition,
             action: status,
-            node: swarm.node,
-            undescribed_nodes: swarm.undescribed_nodes,
-            managers: swarm.managers,
-            reachable_managers: swarm.reachable_managers,
-            tasks_on_node: swarm.tasks_on_node,
-            services: swarm.services,
+            swarm,
             elapsed,
             deadline: match action.transition {
                 Transition::Terminating => self.config.drain_deadline,

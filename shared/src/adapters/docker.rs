@@ -22,11 +22,11 @@ use chrono::{DateTime, Utc};
 use super::dynamodb::DynamoStore;
 use crate::cluster::{ClusterRecord, SWARM_PORT};
 use crate::drain::{
-    Availability, NodeFacts, NodeRole, NodeState, ServiceFacts, ServiceMode, TaskFacts,
+    Availability, NodeFacts, NodeRole, NodeState, ServiceFacts, ServiceMode, SwarmView, TaskFacts,
 };
 use crate::error::Error;
 use crate::ids::InstanceId;
-use crate::ports::{ClusterStore, SwarmNodes, SwarmView};
+use crate::ports::{ClusterStore, SwarmNodes};
 
 /// The engine label that carries a node's EC2 instance id (the node bootstrap sets it).
 pub const INSTANCE_ID_LABEL: &str = "instance-id";

@@ -122,7 +122,7 @@ pub fn decide(seen: &Observation) -> Step {
 }
 
 fn launching(seen: &Observation) -> Step {
-    match &seen.node {
+    match &seen.swarm.node {
         Some(node) if node.state == NodeState::Ready => Step::Complete {
             result: ActionResult::Continue,
             reason: format!("node {} joined the swarm and is ready", node.id),
@@ -145,15 +145,15 @@ fn launching(seen: &Observation) -> Step {
 }
 
 fn terminating(seen: &Observation) -> Step {
-    let Some(node) = &seen.node else {
+    let Some(node) = &seen.swarm.node else {
         // A node that has just joined lists without its engine labels for a moment: the
         // instance may be it, and completing now would leave a manager in Raft for good.
-        if seen.undescribed_nodes > 0 && !past_deadline(seen) {
+        if seen.swarm.undescribed_nodes > 0 && !past_deadline(seen) {
             return wait(
                 seen,
                 format!(
                     "{} swarm node(s) have not described themselves yet: the instance may be one of them",
-                    seen.undescribed_nodes
+                    seen.swarm.undescribed_nodes
                 ),
             );
         }
@@ -199,11 +199,12 @@ fn terminating(seen: &Observation) -> Step {
 /// A manager goes only demoted, and is demoted only while the managers left keep a
 /// reachable Raft majority (swarmkit refuses otherwise too; saying why beats a refusal).
 fn demotion(seen: &Observation, node: &NodeFacts) -> Step {
-    let blocked = if seen.managers <= 1 {
+    let blocked = if seen.swarm.managers <= 1 {
         "it is the only manager: demoting it would end the swarm; waiting for another manager to join".to_owned()
     } else {
-        let members_after = seen.managers - 1;
+        let members_after = seen.swarm.managers - 1;
         let reachable_after = seen
+            .swarm
             .reachable_managers
             .saturating_sub(u32::from(node.reachable));
         let majority = members_after / 2 + 1;
@@ -238,8 +239,9 @@ fn demotion(seen: &Observation, node: &NodeFacts) -> Step {
 fn still_moving(seen: &Observation, node: &NodeFacts) -> Vec<String> {
     let mut pending = Vec::new();
     // A Down node's tasks cannot report that they stopped: only their replacements count.
-    if node.state != NodeState::Down && !seen.tasks_on_node.is_empty() {
+    if node.state != NodeState::Down && !seen.swarm.tasks_on_node.is_empty() {
         let mut services: Vec<&str> = seen
+            .swarm
             .tasks_on_node
             .iter()
             .map(|t| t.service.as_str())
@@ -248,11 +250,11 @@ fn still_moving(seen: &Observation, node: &NodeFacts) -> Vec<String> {
         services.dedup();
         pending.push(format!(
             "{} task(s) still running on the node ({})",
-            seen.tasks_on_node.len(),
+            seen.swarm.tasks_on_node.len(),
             services.join(", ")
         ));
     }
-    for service in &seen.services {
+    for service in &seen.swarm.services {
         let ServiceMode::Replicated { desired } = service.mode else {
             continue;
         };

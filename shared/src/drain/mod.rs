@@ -13,7 +13,7 @@ mod observation;
 pub use decide::{ActionResult, Step, decide};
 pub use observation::{
     ActionStatus, Availability, NodeFacts, NodeRole, NodeState, Observation, ServiceFacts,
-    ServiceMode, TaskFacts,
+    ServiceMode, SwarmView, TaskFacts,
 };
 
 #[cfg(test)]

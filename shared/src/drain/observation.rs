@@ -97,13 +97,9 @@ pub struct ServiceFacts {
     pub unplaceable: Option<String>,
 }
 
-/// Everything [`super::decide`] looks at for one action.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Observation {
-    /// Launching or terminating.
-    pub transition: Transition,
-    /// Whether the hook still holds the instance.
-    pub action: ActionStatus,
+/// What the swarm says about one instance's node, as the adapter read it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SwarmView {
     /// The instance's swarm node, `None` when it is not (or no longer) in the swarm.
     pub node: Option<NodeFacts>,
     /// Nodes that have joined but not yet described themselves (no engine labels yet): the
@@ -115,8 +111,19 @@ pub struct Observation {
     pub reachable_managers: u32,
     /// Tasks still running or starting on the node.
     pub tasks_on_node: Vec<TaskFacts>,
-    /// The services that had a task on the node.
+    /// The services that had a task on the node, and where their tasks run now.
     pub services: Vec<ServiceFacts>,
+}
+
+/// Everything [`super::decide`] looks at for one action.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Observation {
+    /// Launching or terminating.
+    pub transition: Transition,
+    /// Whether the hook still holds the instance.
+    pub action: ActionStatus,
+    /// What the swarm says of the instance's node and of the managers.
+    pub swarm: SwarmView,
     /// Time since Auto Scaling opened the action.
     pub elapsed: Duration,
     /// How long a drain (or a launch's join) may take before the deadline policy applies.

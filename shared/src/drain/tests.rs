@@ -37,12 +37,14 @@ fn baseline() -> Observation {
     Observation {
         transition: Transition::Terminating,
         action: ActionStatus::Waiting,
-        node: Some(worker()),
-        undescribed_nodes: 0,
-        managers: 3,
-        reachable_managers: 3,
-        tasks_on_node: vec![],
-        services: vec![],
+        swarm: SwarmView {
+            node: Some(worker()),
+            undescribed_nodes: 0,
+            managers: 3,
+            reachable_managers: 3,
+            tasks_on_node: vec![],
+            services: vec![],
+        },
         elapsed: Duration::from_secs(10),
         deadline: Duration::from_secs(900),
         since_heartbeat: Some(Duration::from_secs(1)),
@@ -100,7 +102,10 @@ fn every_branch_of_a_termination() {
         (
             "an instance not in the swarm is completed at once",
             Observation {
-                node: None,
+                swarm: SwarmView {
+                    node: None,
+                    ..baseline().swarm
+                },
                 ..baseline()
             },
             Expect {
@@ -111,8 +116,11 @@ fn every_branch_of_a_termination() {
         (
             "an instance not found while a node has not described itself yet waits",
             Observation {
-                node: None,
-                undescribed_nodes: 1,
+                swarm: SwarmView {
+                    node: None,
+                    undescribed_nodes: 1,
+                    ..baseline().swarm
+                },
                 ..baseline()
             },
             Expect {
@@ -123,8 +131,11 @@ fn every_branch_of_a_termination() {
         (
             "past the deadline an undescribed node no longer holds the completion",
             Observation {
-                node: None,
-                undescribed_nodes: 1,
+                swarm: SwarmView {
+                    node: None,
+                    undescribed_nodes: 1,
+                    ..baseline().swarm
+                },
                 elapsed: Duration::from_secs(901),
                 ..baseline()
             },
@@ -144,8 +155,11 @@ fn every_branch_of_a_termination() {
         (
             "a drained worker with tasks still running waits and names them",
             Observation {
-                node: Some(drained(worker())),
-                tasks_on_node: vec![task("web"), task("api")],
+                swarm: SwarmView {
+                    node: Some(drained(worker())),
+                    tasks_on_node: vec![task("web"), task("api")],
+                    ..baseline().swarm
+                },
                 ..baseline()
             },
             Expect {
@@ -156,8 +170,11 @@ fn every_branch_of_a_termination() {
         (
             "a drained worker whose service is not back elsewhere waits",
             Observation {
-                node: Some(drained(worker())),
-                services: vec![web(3, None)],
+                swarm: SwarmView {
+                    node: Some(drained(worker())),
+                    services: vec![web(3, None)],
+                    ..baseline().swarm
+                },
                 ..baseline()
             },
             Expect {
@@ -168,11 +185,14 @@ fn every_branch_of_a_termination() {
         (
             "a service that cannot be placed is waited for, saying why",
             Observation {
-                node: Some(drained(worker())),
-                services: vec![web(
-                    3,
-                    Some("no suitable node (scheduling constraints not satisfied on 4 nodes)"),
-                )],
+                swarm: SwarmView {
+                    node: Some(drained(worker())),
+                    services: vec![web(
+                        3,
+                        Some("no suitable node (scheduling constraints not satisfied on 4 nodes)"),
+                    )],
+                    ..baseline().swarm
+                },
                 ..baseline()
             },
             Expect {
@@ -183,13 +203,16 @@ fn every_branch_of_a_termination() {
         (
             "a global service is never waited for: its task does not move",
             Observation {
-                node: Some(drained(worker())),
-                services: vec![ServiceFacts {
-                    name: "agent".into(),
-                    mode: ServiceMode::Global,
-                    running_elsewhere: 4,
-                    unplaceable: None,
-                }],
+                swarm: SwarmView {
+                    node: Some(drained(worker())),
+                    services: vec![ServiceFacts {
+                        name: "agent".into(),
+                        mode: ServiceMode::Global,
+                        running_elsewhere: 4,
+                        unplaceable: None,
+                    }],
+                    ..baseline().swarm
+                },
                 ..baseline()
             },
             Expect {
@@ -200,13 +223,16 @@ fn every_branch_of_a_termination() {
         (
             "a job is never waited for",
             Observation {
-                node: Some(drained(worker())),
-                services: vec![ServiceFacts {
-                    name: "once".into(),
-                    mode: ServiceMode::Job,
-                    running_elsewhere: 0,
-                    unplaceable: None,
-                }],
+                swarm: SwarmView {
+                    node: Some(drained(worker())),
+                    services: vec![ServiceFacts {
+                        name: "once".into(),
+                        mode: ServiceMode::Job,
+                        running_elsewhere: 0,
+                        unplaceable: None,
+                    }],
+                    ..baseline().swarm
+                },
                 ..baseline()
             },
             Expect {
@@ -217,8 +243,11 @@ fn every_branch_of_a_termination() {
         (
             "a drained node whose services all run elsewhere is removed",
             Observation {
-                node: Some(drained(worker())),
-                services: vec![web(4, None)],
+                swarm: SwarmView {
+                    node: Some(drained(worker())),
+                    services: vec![web(4, None)],
+                    ..baseline().swarm
+                },
                 ..baseline()
             },
             Expect {
@@ -229,12 +258,15 @@ fn every_branch_of_a_termination() {
         (
             "a Down node's stale tasks are not waited for, only their replacements",
             Observation {
-                node: Some(NodeFacts {
-                    state: NodeState::Down,
-                    ..drained(worker())
-                }),
-                tasks_on_node: vec![task("web")],
-                services: vec![web(4, None)],
+                swarm: SwarmView {
+                    node: Some(NodeFacts {
+                        state: NodeState::Down,
+                        ..drained(worker())
+                    }),
+                    tasks_on_node: vec![task("web")],
+                    services: vec![web(4, None)],
+                    ..baseline().swarm
+                },
                 ..baseline()
             },
             Expect {
@@ -245,8 +277,11 @@ fn every_branch_of_a_termination() {
         (
             "past the drain deadline the node is removed anyway, loudly, naming the service",
             Observation {
-                node: Some(drained(worker())),
-                services: vec![web(3, Some("no suitable node"))],
+                swarm: SwarmView {
+                    node: Some(drained(worker())),
+                    services: vec![web(3, Some("no suitable node"))],
+                    ..baseline().swarm
+                },
                 elapsed: Duration::from_secs(901),
                 ..baseline()
             },
@@ -258,7 +293,10 @@ fn every_branch_of_a_termination() {
         (
             "a manager of a healthy 3-manager swarm is demoted first",
             Observation {
-                node: Some(manager()),
+                swarm: SwarmView {
+                    node: Some(manager()),
+                    ..baseline().swarm
+                },
                 ..baseline()
             },
             Expect {
@@ -269,8 +307,11 @@ fn every_branch_of_a_termination() {
         (
             "a manager is not demoted when the others would lack a reachable majority",
             Observation {
-                node: Some(manager()),
-                reachable_managers: 2,
+                swarm: SwarmView {
+                    node: Some(manager()),
+                    reachable_managers: 2,
+                    ..baseline().swarm
+                },
                 ..baseline()
             },
             Expect {
@@ -281,11 +322,14 @@ fn every_branch_of_a_termination() {
         (
             "an unreachable manager can go when the others keep a majority",
             Observation {
-                node: Some(NodeFacts {
-                    reachable: false,
-                    ..manager()
-                }),
-                reachable_managers: 2,
+                swarm: SwarmView {
+                    node: Some(NodeFacts {
+                        reachable: false,
+                        ..manager()
+                    }),
+                    reachable_managers: 2,
+                    ..baseline().swarm
+                },
                 ..baseline()
             },
             Expect {
@@ -296,9 +340,12 @@ fn every_branch_of_a_termination() {
         (
             "one of five managers can go with one other unreachable",
             Observation {
-                node: Some(manager()),
-                managers: 5,
-                reachable_managers: 4,
+                swarm: SwarmView {
+                    node: Some(manager()),
+                    managers: 5,
+                    reachable_managers: 4,
+                    ..baseline().swarm
+                },
                 ..baseline()
             },
             Expect {
@@ -309,9 +356,12 @@ fn every_branch_of_a_termination() {
         (
             "the only manager is never demoted",
             Observation {
-                node: Some(manager()),
-                managers: 1,
-                reachable_managers: 1,
+                swarm: SwarmView {
+                    node: Some(manager()),
+                    managers: 1,
+                    reachable_managers: 1,
+                    ..baseline().swarm
+                },
                 ..baseline()
             },
             Expect {
@@ -322,9 +372,12 @@ fn every_branch_of_a_termination() {
         (
             "past the deadline a manager that cannot be demoted is completed, loudly",
             Observation {
-                node: Some(manager()),
-                managers: 1,
-                reachable_managers: 1,
+                swarm: SwarmView {
+                    node: Some(manager()),
+                    managers: 1,
+                    reachable_managers: 1,
+                    ..baseline().swarm
+                },
                 elapsed: Duration::from_secs(1000),
                 ..baseline()
             },
@@ -336,8 +389,11 @@ fn every_branch_of_a_termination() {
         (
             "a demoted node that is already drained goes on to its tasks",
             Observation {
-                node: Some(drained(worker())),
-                tasks_on_node: vec![task("web")],
+                swarm: SwarmView {
+                    node: Some(drained(worker())),
+                    tasks_on_node: vec![task("web")],
+                    ..baseline().swarm
+                },
                 ..baseline()
             },
             Expect {
@@ -354,15 +410,21 @@ fn every_branch_of_a_termination() {
 #[test]
 fn every_branch_of_a_launch() {
     let launch = || Observation {
+        swarm: SwarmView {
+            node: None,
+            ..baseline().swarm
+        },
         transition: Transition::Launching,
-        node: None,
         ..baseline()
     };
     let rows: Vec<(&str, Observation, Expect)> = vec![
         (
             "a ready node is let into service",
             Observation {
-                node: Some(worker()),
+                swarm: SwarmView {
+                    node: Some(worker()),
+                    ..launch().swarm
+                },
                 ..launch()
             },
             Expect {
@@ -381,10 +443,13 @@ fn every_branch_of_a_launch() {
         (
             "a node not ready yet is waited for",
             Observation {
-                node: Some(NodeFacts {
-                    state: NodeState::Other,
-                    ..worker()
-                }),
+                swarm: SwarmView {
+                    node: Some(NodeFacts {
+                        state: NodeState::Other,
+                        ..worker()
+                    }),
+                    ..launch().swarm
+                },
                 ..launch()
             },
             Expect {
@@ -435,8 +500,11 @@ fn every_branch_of_a_launch() {
 #[test]
 fn a_wait_heartbeats_when_none_was_recorded_or_the_last_is_old_enough() {
     let waiting = |since| Observation {
-        node: Some(drained(worker())),
-        tasks_on_node: vec![task("web")],
+        swarm: SwarmView {
+            node: Some(drained(worker())),
+            tasks_on_node: vec![task("web")],
+            ..baseline().swarm
+        },
         since_heartbeat: since,
         ..baseline()
     };
@@ -459,7 +527,10 @@ fn deciding_twice_on_the_same_world_gives_the_same_step() {
     for seen in [
         baseline(),
         Observation {
-            node: Some(manager()),
+            swarm: SwarmView {
+                node: Some(manager()),
+                ..baseline().swarm
+            },
             ..baseline()
         },
     ] {

@@ -22,7 +22,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 use swarm_aws::drain::{
     ActionStatus, Availability, NodeFacts, NodeRole, NodeState, Observation, ServiceFacts,
-    ServiceMode, decide,
+    ServiceMode, SwarmView, decide,
 };
 use swarm_aws::event::{LifecycleMessage, Transition, parse_message};
 use testbed::Testbed;
@@ -254,25 +254,27 @@ fn parse_and_decide_throughput() -> (f64, f64) {
     }
     let parse_ns = started.elapsed().as_nanos() as f64 / f64::from(rounds);
     let seen = Observation {
+        swarm: SwarmView {
+            node: Some(NodeFacts {
+                id: "n".into(),
+                role: NodeRole::Worker,
+                availability: Availability::Drain,
+                state: NodeState::Ready,
+                reachable: false,
+            }),
+            undescribed_nodes: 0,
+            managers: 3,
+            reachable_managers: 3,
+            tasks_on_node: vec![],
+            services: vec![ServiceFacts {
+                name: "web".into(),
+                mode: ServiceMode::Replicated { desired: 4 },
+                running_elsewhere: 3,
+                unplaceable: None,
+            }],
+        },
         transition: Transition::Terminating,
         action: ActionStatus::Waiting,
-        node: Some(NodeFacts {
-            id: "n".into(),
-            role: NodeRole::Worker,
-            availability: Availability::Drain,
-            state: NodeState::Ready,
-            reachable: false,
-        }),
-        undescribed_nodes: 0,
-        managers: 3,
-        reachable_managers: 3,
-        tasks_on_node: vec![],
-        services: vec![ServiceFacts {
-            name: "web".into(),
-            mode: ServiceMode::Replicated { desired: 4 },
-            running_elsewhere: 3,
-            unplaceable: None,
-        }],
         elapsed: Duration::from_secs(5),
         deadline: Duration::from_secs(900),
         since_heartbeat: None,
