@@ -82,3 +82,25 @@ pub async fn wait_one_swarm(instances: &[String], managers: usize) -> Result<Str
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
+
+/// Waits until every instance's user data (the bootstrap) has exited, and requires that each
+/// exited 0. A manager records its address after it joined, so the record is complete only
+/// then, not when the swarm first counts every node.
+pub async fn wait_booted(instances: &[String]) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    for id in instances {
+        loop {
+            let history = crate::fixture::history_of(id).await?;
+            if let Some(exit) = history.iter().find(|h| h.starts_with("user data exited")) {
+                ensure!(exit.ends_with("exit status: 0"), "{id}: {history:?}");
+                break;
+            }
+            ensure!(
+                Instant::now() < deadline,
+                "{id}'s bootstrap has not exited: {history:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+    Ok(())
+}

@@ -5,7 +5,7 @@
 
 use anyhow::{Context, Result, ensure};
 use bollard::models::LocalNodeState;
-use e2e::boot::{create_table, launch_cluster, user_data, wait_one_swarm};
+use e2e::boot::{create_table, launch_cluster, user_data, wait_booted, wait_one_swarm};
 use e2e::fixture::{Fixture, Launch};
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
@@ -25,7 +25,8 @@ async fn round(dynamodb: &aws_sdk_dynamodb::Client, n: usize) -> Result<Duration
         instances.extend(workers.wait_in_service(2).await?);
         let swarm = wait_one_swarm(&instances, 3).await?;
         let elapsed = started.elapsed();
-        // The record names the swarm and its three managers.
+        // The record names the swarm and its three managers, once every bootstrap is done.
+        wait_booted(&instances).await?;
         let item = dynamodb
             .get_item()
             .table_name(&table)
