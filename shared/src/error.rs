@@ -1,15 +1,19 @@
 //! Why an adapter call failed. Each variant names the call and keeps its cause.
 
+/// The causes of an error, outermost first (what `Error::sources` will give once stable).
+pub fn causes<'a>(
+    error: &'a (dyn std::error::Error + 'static),
+) -> impl Iterator<Item = &'a (dyn std::error::Error + 'static)> {
+    std::iter::successors(error.source(), |cause| cause.source())
+}
+
 /// The causes of an error, outermost first, joined: `tracing` shows only `Display`, and a
 /// top line such as "`swarm join` failed" says nothing without them.
-pub fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut causes = Vec::new();
-    let mut next = error.source();
-    while let Some(cause) = next {
-        causes.push(cause.to_string());
-        next = cause.source();
-    }
-    causes.join(": ")
+pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    causes(error)
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(": ")
 }
 
 /// A failure of the outside world, as the adapters meet it.

@@ -47,10 +47,8 @@ async fn main() -> ExitCode {
         }
         Err(error) => {
             eprintln!("bootstrap: {error}");
-            let mut cause = std::error::Error::source(&error);
-            while let Some(reason) = cause {
+            for reason in swarm_aws::error::causes(&error) {
                 eprintln!("  because: {reason}");
-                cause = reason.source();
             }
             ExitCode::FAILURE
         }

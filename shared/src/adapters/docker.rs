@@ -316,7 +316,8 @@ fn describing(node: &Node, now: DateTime<Utc>) -> bool {
         .and_then(|at| DateTime::parse_from_rfc3339(at).ok());
     // No creation time (never seen from Docker): waited for, the safe side.
     let recent = created.is_none_or(|at| now - at.with_timezone(&Utc) < DESCRIBE_GRACE);
-    !described && recent && facts(node).state != NodeState::Down
+    let down = node.status.as_ref().and_then(|s| s.state) == Some(BollardNodeState::DOWN);
+    !described && recent && !down
 }
 
 fn facts(node: &Node) -> NodeFacts {
@@ -454,8 +455,9 @@ impl SwarmNodes for DockerSwarm {
             .iter()
             .filter(|n| n.manager_status.is_some())
             .collect();
+        let now = Utc::now();
         let mut view = SwarmView {
-            undescribed_nodes: nodes.iter().filter(|n| describing(n, Utc::now())).count() as u32,
+            undescribed_nodes: nodes.iter().filter(|n| describing(n, now)).count() as u32,
             managers: managers.len() as u32,
             reachable_managers: managers
                 .iter()
@@ -575,7 +577,8 @@ mod tests {
 
     /// `seconds` after the node of [`JUST_JOINED`] was created.
     fn after(seconds: i64) -> DateTime<Utc> {
-        let created = DateTime::parse_from_rfc3339("2026-11-25T22:17:03.6Z").expect("a time");
+        let created = node(JUST_JOINED).created_at.expect("a creation time");
+        let created = DateTime::parse_from_rfc3339(&created).expect("a time");
         created.with_timezone(&Utc) + chrono::TimeDelta::seconds(seconds)
     }
 
