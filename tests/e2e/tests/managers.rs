@@ -10,6 +10,7 @@ use bollard::Docker;
 use bollard::models::{NodeSpecRoleEnum, Reachability};
 use e2e::fixture::{Fixture, JOIN_AS_MANAGER, TERMINATING, history_of};
 use e2e::processor::ProcessorProcess;
+use e2e::workload;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -57,28 +58,6 @@ async fn wait_managers_every(
     }
 }
 
-/// Waits until `instance` is a reachable manager that has described itself (its labels
-/// listed): before that, the swarm cannot say which instance a new node is.
-async fn wait_described_manager(manager: &Docker, instance: &str) -> Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(90);
-    loop {
-        let node = docker::node_by_instance_id(manager, instance).await?;
-        let reachable = node
-            .as_ref()
-            .and_then(|n| n.manager_status.as_ref()?.reachability)
-            == Some(Reachability::REACHABLE);
-        if reachable {
-            return Ok(());
-        }
-        ensure!(
-            Instant::now() < deadline,
-            "{instance} is not a reachable manager after 90 s: {:?}",
-            history_of(instance).await?
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-}
-
 /// Samples the swarm every 200 ms; a sample without a leader or without a reachable majority
 /// is a lost quorum.
 fn watch_quorum(manager: Docker, stop: Arc<AtomicBool>) -> tokio::task::JoinHandle<Vec<String>> {
@@ -111,10 +90,10 @@ async fn managers_are_demoted_one_at_a_time_and_the_swarm_never_loses_its_quorum
     let mut down = Vec::new();
     let outcome = async {
         let instances = fixture.wait_in_service(2).await?;
+        // Each found by its label (described), then counted: a node not yet described would
+        // count as a manager before the swarm can say which instance it is.
+        workload::wait_joined(&manager, &instances).await?;
         wait_managers(&manager, base + 2, base + 2).await?;
-        for id in &instances {
-            wait_described_manager(&manager, id).await?;
-        }
         fixture
             .put_hook("drain", TERMINATING, 3600, "ABANDON")
             .await?;

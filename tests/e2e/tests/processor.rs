@@ -11,13 +11,27 @@ use e2e::workload;
 use std::time::{Duration, Instant};
 use testbed::{Testbed, docker};
 
-/// How many times the instance's action was completed with CONTINUE.
-async fn completions(instance_id: &str) -> Result<usize> {
-    Ok(history_of(instance_id)
-        .await?
+/// Requires that the instance's action was completed with CONTINUE exactly once; the error
+/// shows its history.
+async fn completed_once(instance_id: &str) -> Result<()> {
+    let history = history_of(instance_id).await?;
+    let completions = history
         .iter()
         .filter(|h| h.ends_with("completed with CONTINUE"))
-        .count())
+        .count();
+    ensure!(completions == 1, "{completions} completions: {history:?}");
+    Ok(())
+}
+
+/// Requires that the instance has no node in the swarm any more.
+async fn out_of_the_swarm(manager: &bollard::Docker, instance_id: &str) -> Result<()> {
+    ensure!(
+        docker::node_by_instance_id(manager, instance_id)
+            .await?
+            .is_none(),
+        "the node of {instance_id} is still in the swarm"
+    );
+    Ok(())
 }
 
 /// Waits until the queue holds nothing, visible or in flight.
@@ -107,17 +121,8 @@ async fn terminate_one_and_see_it_drained(
     fixture
         .wait_state(&instance, None, Duration::from_secs(60))
         .await?;
-    ensure!(
-        completions(&instance).await? == 1,
-        "{:?}",
-        history_of(&instance).await?
-    );
-    ensure!(
-        docker::node_by_instance_id(&manager, &instance)
-            .await?
-            .is_none(),
-        "the node is still in the swarm"
-    );
+    completed_once(&instance).await?;
+    out_of_the_swarm(&manager, &instance).await?;
     ensure!(
         processor.logged().contains("removing the node"),
         "{}",
@@ -178,11 +183,7 @@ async fn a_terminated_worker_is_drained_its_replicas_run_elsewhere_and_its_actio
             !nodes.contains(&victim_node),
             "a replica still runs on the removed node"
         );
-        ensure!(
-            completions(&victim).await? == 1,
-            "{:?}",
-            history_of(&victim).await?
-        );
+        completed_once(&victim).await?;
         wait_queue_empty(&fixture, Duration::from_secs(20)).await?;
         let log = processor.logged();
         ensure!(
@@ -259,17 +260,8 @@ async fn the_same_action_delivered_three_times_and_a_processor_killed_mid_drain_
         fixture
             .wait_state(&victim, None, Duration::from_secs(60))
             .await?;
-        ensure!(
-            completions(&victim).await? == 1,
-            "{:?}",
-            history_of(&victim).await?
-        );
-        ensure!(
-            docker::node_by_instance_id(&manager, &victim)
-                .await?
-                .is_none(),
-            "the node is still in the swarm"
-        );
+        completed_once(&victim).await?;
+        out_of_the_swarm(&manager, &victim).await?;
         workload::wait_running(&manager, &service, 2).await?;
         wait_queue_empty(&fixture, Duration::from_secs(30)).await?;
         let log = second.logged();
@@ -326,7 +318,7 @@ async fn a_drain_that_outlives_the_hooks_heartbeat_timeout_is_kept_alive_by_hear
             !history.iter().any(|h| h.contains("Timeout")),
             "{history:?}"
         );
-        ensure!(completions(&victim).await? == 1, "{history:?}");
+        completed_once(&victim).await?;
         ensure!(
             history.iter().filter(|h| h.ends_with("heartbeat")).count() >= 3,
             "{history:?}"
@@ -373,11 +365,7 @@ async fn a_service_that_cannot_be_placed_elsewhere_is_given_up_at_the_drain_dead
             started.elapsed() >= Duration::from_secs(4),
             "completed before the deadline"
         );
-        ensure!(
-            completions(&victim).await? == 1,
-            "{:?}",
-            history_of(&victim).await?
-        );
+        completed_once(&victim).await?;
         let log = processor.logged();
         let warning = log
             .lines()
@@ -387,12 +375,7 @@ async fn a_service_that_cannot_be_placed_elsewhere_is_given_up_at_the_drain_dead
             warning.contains(&service) && warning.contains("WARN"),
             "{warning}"
         );
-        ensure!(
-            docker::node_by_instance_id(&manager, &victim)
-                .await?
-                .is_none(),
-            "the node is still in the swarm"
-        );
+        out_of_the_swarm(&manager, &victim).await?;
         Ok(())
     }
     .await;
@@ -444,7 +427,7 @@ async fn malformed_and_foreign_messages_mixed_with_a_good_one_neither_crash_nor_
         fixture.terminate(&instance).await?;
         let processor = ProcessorProcess::start(&fixture, &[("VISIBILITY_TIMEOUT_SECONDS", "1")])?;
         fixture.wait_state(&instance, None, Duration::from_secs(60)).await?;
-        ensure!(completions(&instance).await? == 1, "{:?}", history_of(&instance).await?);
+        completed_once(&instance).await?;
         // The malformed ones reach the dead-letter queue after two receives; nothing else does.
         let mut dead = Vec::new();
         let deadline = Instant::now() + Duration::from_secs(40);
@@ -646,11 +629,7 @@ async fn sigterm_mid_drain_releases_the_message_at_once_and_another_processor_fi
         fixture
             .wait_state(&victim, None, Duration::from_secs(60))
             .await?;
-        ensure!(
-            completions(&victim).await? == 1,
-            "{:?}",
-            history_of(&victim).await?
-        );
+        completed_once(&victim).await?;
         wait_queue_empty(&fixture, Duration::from_secs(20)).await?;
         Ok(())
     }

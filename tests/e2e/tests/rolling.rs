@@ -19,8 +19,10 @@ fn history(state: &serde_json::Value, id: &str) -> Vec<String> {
         .collect()
 }
 
-fn position(events: &[String], what: &str) -> Option<usize> {
-    events.iter().position(|e| e.contains(what))
+/// Whether both events are in `events`, `first` before `then`.
+fn before(events: &[String], first: &str, then: &str) -> bool {
+    let at = |what: &str| events.iter().position(|e| e.contains(what));
+    matches!((at(first), at(then)), (Some(a), Some(b)) if a < b)
 }
 
 #[tokio::test]
@@ -75,21 +77,17 @@ async fn a_manager_and_a_worker_replaced_under_load_fail_no_request_keep_quorum_
             .flatten()
         {
             let old = history(&state, step["old"].as_str().unwrap_or_default());
-            let (left, held) = (
-                position(&old, "deregistered from the load balancer"),
-                position(&old, "Terminating:Wait"),
-            );
             ensure!(
-                matches!((left, held), (Some(l), Some(h)) if l < h),
+                before(
+                    &old,
+                    "deregistered from the load balancer",
+                    "Terminating:Wait"
+                ),
                 "old node: {old:?}"
             );
             let new = history(&state, step["new"].as_str().unwrap_or_default());
-            let (entered, serving) = (
-                position(&new, "registered with the load balancer"),
-                position(&new, "InService"),
-            );
             ensure!(
-                matches!((entered, serving), (Some(e), Some(s)) if e < s),
+                before(&new, "registered with the load balancer", "InService"),
                 "new node: {new:?}"
             );
         }
