@@ -5,9 +5,11 @@
 //!
 //! - [`decide`]: the next boot step from what was read, sans IO;
 //! - [`run`]: the flow that reads, acts and reads again until the node is in the swarm;
+//! - [`retry`]: its error policy: a failed call costs a round, not the boot;
 //! - [`tls`]: a manager's Docker API certificate, from the stack's CA (made once).
 
 pub mod decide;
+pub mod retry;
 pub mod run;
 pub mod tls;
 
@@ -66,6 +68,9 @@ pub enum BootstrapError {
     NoCa {
         /// How long it waited.
         seconds: u64,
+        /// The last failed call, if any (each was retried).
+        #[source]
+        last_error: Option<Box<swarm_aws::error::Error>>,
     },
     /// The address from instance metadata is not an IP address.
     #[error("instance metadata gave `{0}` as the private address")]
@@ -77,5 +82,8 @@ pub enum BootstrapError {
         seconds: u64,
         /// What it was waiting for.
         waiting_for: String,
+        /// The last failed call, if any (each was retried).
+        #[source]
+        last_error: Option<Box<swarm_aws::error::Error>>,
     },
 }

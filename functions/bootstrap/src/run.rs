@@ -1,15 +1,16 @@
 //! The boot flow: read (engine, record), [`decide`], act, read again, until the node is in
 //! the swarm or the deadline comes.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use swarm_aws::adapters::engine::LocalEngine;
 use swarm_aws::cluster::ClusterRecord;
 use swarm_aws::error::error_chain;
-use swarm_aws::ports::{Claim, ClusterStore};
+use swarm_aws::ports::ClusterStore;
 
 use crate::BootstrapError;
 use crate::decide::{Boot, Role, decide};
+use crate::retry::{Rounds, retrying};
 
 /// Who this node is.
 #[derive(Debug, Clone)]
@@ -36,14 +37,60 @@ pub enum Booted {
     Joined(String),
 }
 
-/// Boots the node into the swarm, waiting at most `deadline`.
+/// What one boot has seen so far, for the next round and for the error at the deadline.
+#[derive(Default)]
+struct Progress {
+    /// What the last round waited for.
+    waiting_for: String,
+    /// Join calls made: each puts the next recorded manager first.
+    joins: usize,
+    /// Whether the last join call returned an error.
+    join_failed: bool,
+    /// The last join failure: the swarm, its managers, the error.
+    join_failure: Option<(String, String, Box<swarm_aws::error::Error>)>,
+}
+
+/// Boots the node into the swarm, waiting at most `deadline`; a failed call is retried until
+/// then ([`retrying`]).
 pub async fn run(
     me: &Identity,
     engine: &LocalEngine,
     store: &impl ClusterStore,
     deadline: Duration,
 ) -> Result<Booted, BootstrapError> {
-    let started = Instant::now();
+    let mut progress = Progress {
+        waiting_for: "nothing yet".to_owned(),
+        ..Progress::default()
+    };
+    let rounds = retrying(deadline, async || {
+        round(me, engine, store, &mut progress).await
+    })
+    .await?;
+    let last_error = match rounds {
+        Rounds::Done(booted) => return Ok(booted),
+        Rounds::OutOfTime(last_error) => last_error,
+    };
+    match progress.join_failure {
+        Some((swarm_id, managers, last)) => Err(BootstrapError::SwarmGone {
+            swarm_id,
+            managers,
+            last,
+        }),
+        None => Err(BootstrapError::Timeout {
+            seconds: deadline.as_secs(),
+            waiting_for: progress.waiting_for,
+            last_error,
+        }),
+    }
+}
+
+/// One round: read (engine, record), [`decide`], act. `Some` once the node is in the swarm.
+async fn round(
+    me: &Identity,
+    engine: &LocalEngine,
+    store: &impl ClusterStore,
+    progress: &mut Progress,
+) -> Result<Option<Booted>, BootstrapError> {
     let state = engine.state().await?;
     let label = format!("instance-id={}", me.instance_id);
     if !state.labels.contains(&label) {
@@ -52,77 +99,100 @@ pub async fn run(
         });
     }
     let advertised = format!("{}:{}", me.address, swarm_aws::cluster::SWARM_PORT);
-    let mut waiting_for = String::from("nothing yet");
-    let mut join_failure = None;
-    while started.elapsed() < deadline {
-        let state = engine.state().await?;
-        let record = store.read().await?;
-        match decide(me.role, state.in_swarm, record.as_ref(), &me.instance_id) {
-            Boot::AlreadyMember => {
-                if state.is_manager && matches!(record, Some(ClusterRecord::Ready(_))) {
-                    store.add_manager(&advertised).await?;
-                }
-                tracing::info!(
-                    step = "already_member",
-                    "the node is in the swarm already: nothing to do"
-                );
-                return Ok(Booted::AlreadyMember);
+    let record = store.read().await?;
+    match decide(
+        me.role,
+        state.membership,
+        progress.join_failed,
+        record.as_ref(),
+        &me.instance_id,
+    ) {
+        Boot::AlreadyMember => {
+            if state.is_manager && matches!(record, Some(ClusterRecord::Ready(_))) {
+                store.add_manager(&advertised).await?;
             }
-            Boot::Claim => {
-                let claim = store.claim(&me.instance_id).await?;
-                tracing::info!(
-                    step = "claim",
-                    ?claim,
-                    "claimed the right to initialise the swarm"
-                );
-                if claim == Claim::Lost {
-                    continue;
-                }
-            }
-            Boot::Init => {
-                let swarm = engine.init(&me.address, me.address_pool.as_deref()).await?;
-                store.publish(&me.instance_id, &swarm).await?;
-                tracing::info!(step = "init", swarm_id = %swarm.id, "initialised the swarm and recorded it");
-                return Ok(Booted::Initialized(swarm.id));
-            }
-            Boot::Wait(reason) => {
-                waiting_for = reason.to_owned();
-                tracing::info!(step = "wait", reason, "waiting");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
-            Boot::Join(swarm) => {
-                let token = match me.role {
-                    Role::Manager => &swarm.manager_token,
-                    Role::Worker => &swarm.worker_token,
+            if progress.joins > 0 {
+                // A join that Docker timed out, completed in the background since.
+                let swarm_id = match &record {
+                    Some(ClusterRecord::Ready(swarm)) => swarm.id.clone(),
+                    _ => String::new(),
                 };
-                match engine.join(&swarm.managers, token, &me.address).await {
-                    Ok(()) => {
-                        if me.role == Role::Manager {
-                            store.add_manager(&advertised).await?;
-                        }
-                        tracing::info!(step = "join", swarm_id = %swarm.id, "joined the swarm");
-                        return Ok(Booted::Joined(swarm.id.clone()));
+                tracing::info!(step = "join", %swarm_id, "joined the swarm");
+                return Ok(Some(Booted::Joined(swarm_id)));
+            }
+            tracing::info!(
+                step = "already_member",
+                "the node is in the swarm already: nothing to do"
+            );
+            Ok(Some(Booted::AlreadyMember))
+        }
+        Boot::Claim => {
+            let claim = store.claim(&me.instance_id).await?;
+            tracing::info!(
+                step = "claim",
+                ?claim,
+                "claimed the right to initialise the swarm"
+            );
+            Ok(None)
+        }
+        Boot::Init => {
+            let swarm = engine.init(&me.address, me.address_pool.as_deref()).await?;
+            store.publish(&me.instance_id, &swarm).await?;
+            tracing::info!(step = "init", swarm_id = %swarm.id, "initialised the swarm and recorded it");
+            Ok(Some(Booted::Initialized(swarm.id)))
+        }
+        Boot::Publish => {
+            let swarm = engine.swarm(&me.address).await?;
+            store.publish(&me.instance_id, &swarm).await?;
+            tracing::info!(step = "init", swarm_id = %swarm.id, "recorded the swarm this node initialised");
+            Ok(Some(Booted::Initialized(swarm.id)))
+        }
+        Boot::Wait(reason) => {
+            progress.waiting_for = reason.to_owned();
+            tracing::info!(step = "wait", reason, "waiting");
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            Ok(None)
+        }
+        Boot::Leave => {
+            tracing::warn!(
+                step = "leave",
+                "the join is stuck on one manager: leaving it to join through the next"
+            );
+            engine.leave().await?;
+            progress.join_failed = false;
+            Ok(None)
+        }
+        Boot::Join(swarm) => {
+            let token = match me.role {
+                Role::Manager => &swarm.manager_token,
+                Role::Worker => &swarm.worker_token,
+            };
+            // Docker joins through the first address only: each attempt leads with the next.
+            let mut managers = swarm.managers.clone();
+            if !managers.is_empty() {
+                let len = managers.len();
+                managers.rotate_left(progress.joins % len);
+            }
+            progress.joins += 1;
+            match engine.join(&managers, token, &me.address).await {
+                Ok(()) => {
+                    progress.join_failed = false;
+                    if me.role == Role::Manager {
+                        store.add_manager(&advertised).await?;
                     }
-                    Err(error) => {
-                        tracing::warn!(step = "join", error = %error, cause = error_chain(&error), managers = swarm.managers.join(","), "cannot join yet: retrying");
-                        waiting_for = format!("a manager of swarm {} to answer", swarm.id);
-                        join_failure =
-                            Some((swarm.id.clone(), swarm.managers.join(", "), Box::new(error)));
-                        tokio::time::sleep(Duration::from_secs(2)).await;
-                    }
+                    tracing::info!(step = "join", swarm_id = %swarm.id, "joined the swarm");
+                    Ok(Some(Booted::Joined(swarm.id.clone())))
+                }
+                Err(error) => {
+                    tracing::warn!(step = "join", error = %error, cause = error_chain(&error), managers = managers.join(","), "cannot join yet: retrying");
+                    progress.waiting_for = format!("a manager of swarm {} to answer", swarm.id);
+                    progress.join_failed = true;
+                    progress.join_failure =
+                        Some((swarm.id.clone(), swarm.managers.join(", "), Box::new(error)));
+                    tokio::time::sleep(Duration::from_secs(2)).await;
+                    Ok(None)
                 }
             }
         }
-    }
-    match join_failure {
-        Some((swarm_id, managers, last)) => Err(BootstrapError::SwarmGone {
-            swarm_id,
-            managers,
-            last,
-        }),
-        None => Err(BootstrapError::Timeout {
-            seconds: deadline.as_secs(),
-            waiting_for,
-        }),
     }
 }

@@ -9,13 +9,14 @@
 
 use std::net::IpAddr;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use swarm_aws::adapters::secrets::Secrets;
 use swarm_aws::pki::{Authority, Issued};
 use swarm_aws::ports::{Claim, ClusterStore};
 
 use crate::BootstrapError;
+use crate::retry::{Rounds, retrying};
 
 /// Where the two secrets are.
 #[derive(Debug, Clone)]
@@ -27,7 +28,8 @@ pub struct SecretIds {
 }
 
 /// Writes this manager's `ca.pem`, `cert.pem`, `key.pem` into `dir`, making the CA first if
-/// this manager wins the claim; waits at most `deadline` for another manager's CA.
+/// this manager wins the claim; waits at most `deadline` for another manager's CA, retrying
+/// failed calls until then ([`retrying`]).
 pub async fn provision(
     instance_id: &str,
     address: IpAddr,
@@ -37,38 +39,54 @@ pub async fn provision(
     dir: &Path,
     deadline: Duration,
 ) -> Result<Issued, BootstrapError> {
-    let started = Instant::now();
-    loop {
-        if let Some(ca) = secrets.read::<Authority>(&ids.ca).await? {
-            let issued = ca.issue_server(address)?;
-            issued.write_to(dir)?;
-            tracing::info!(step = "tls", instance_id, dir = %dir.display(), "wrote the Docker API's server certificate");
-            return Ok(issued);
+    let rounds = retrying(deadline, async || {
+        round(instance_id, address, store, secrets, ids, dir).await
+    })
+    .await?;
+    match rounds {
+        Rounds::Done(issued) => Ok(issued),
+        Rounds::OutOfTime(last_error) => Err(BootstrapError::NoCa {
+            seconds: deadline.as_secs(),
+            last_error,
+        }),
+    }
+}
+
+/// One round: the certificate if the CA is there; else claim the making of it, and make it
+/// or wait a second for it.
+async fn round(
+    instance_id: &str,
+    address: IpAddr,
+    store: &impl ClusterStore,
+    secrets: &Secrets,
+    ids: &SecretIds,
+    dir: &Path,
+) -> Result<Option<Issued>, BootstrapError> {
+    if let Some(ca) = secrets.read::<Authority>(&ids.ca).await? {
+        let issued = ca.issue_server(address)?;
+        issued.write_to(dir)?;
+        tracing::info!(step = "tls", instance_id, dir = %dir.display(), "wrote the Docker API's server certificate");
+        return Ok(Some(issued));
+    }
+    match store.claim_ca(instance_id).await? {
+        Claim::Won => {
+            let ca = Authority::generate()?;
+            secrets.write(&ids.client, &ca.issue_client()?).await?;
+            secrets.write(&ids.ca, &ca).await?;
+            tracing::info!(
+                step = "tls",
+                instance_id,
+                "made the stack's Docker API CA and the processor's certificate"
+            );
         }
-        match store.claim_ca(instance_id).await? {
-            Claim::Won => {
-                let ca = Authority::generate()?;
-                secrets.write(&ids.client, &ca.issue_client()?).await?;
-                secrets.write(&ids.ca, &ca).await?;
-                tracing::info!(
-                    step = "tls",
-                    instance_id,
-                    "made the stack's Docker API CA and the processor's certificate"
-                );
-            }
-            Claim::Lost => {
-                if started.elapsed() >= deadline {
-                    return Err(BootstrapError::NoCa {
-                        seconds: deadline.as_secs(),
-                    });
-                }
-                tracing::info!(
-                    step = "tls",
-                    instance_id,
-                    "waiting for the manager that makes the CA"
-                );
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
+        Claim::Lost => {
+            tracing::info!(
+                step = "tls",
+                instance_id,
+                "waiting for the manager that makes the CA"
+            );
+            tokio::time::sleep(Duration::from_secs(1)).await;
         }
     }
+    Ok(None)
 }

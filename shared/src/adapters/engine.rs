@@ -9,11 +9,27 @@ use bollard::models::{LocalNodeState, SwarmInitRequest, SwarmJoinRequest};
 use crate::cluster::{JoinToken, SWARM_PORT, Swarm};
 use crate::error::Error;
 
+/// Where the engine stands with a swarm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Membership {
+    /// In no swarm, and not joining one.
+    Out,
+    /// A join goes on in the background: Docker gave up waiting for it (after 20 s) but
+    /// keeps trying, through the one manager it was given, for good.
+    Joining {
+        /// Whether the swarm has issued the node its identity (certificate) yet: if so, the
+        /// swarm knows the node and the join is under way, not stuck.
+        known: bool,
+    },
+    /// An active member.
+    Member,
+}
+
 /// The engine's swarm state as the bootstrap needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EngineState {
-    /// Whether it is an active member of a swarm.
-    pub in_swarm: bool,
+    /// Where it stands with a swarm.
+    pub membership: Membership,
     /// Whether it is a manager.
     pub is_manager: bool,
     /// Its engine labels (`key=value`).
@@ -45,7 +61,13 @@ impl LocalEngine {
         })?;
         let swarm = info.swarm.unwrap_or_default();
         Ok(EngineState {
-            in_swarm: swarm.local_node_state == Some(LocalNodeState::ACTIVE),
+            membership: match swarm.local_node_state {
+                Some(LocalNodeState::ACTIVE) => Membership::Member,
+                Some(LocalNodeState::PENDING) => Membership::Joining {
+                    known: swarm.node_id.is_some_and(|id| !id.is_empty()),
+                },
+                _ => Membership::Out,
+            },
             is_manager: swarm.control_available == Some(true),
             labels: info.labels.unwrap_or_default(),
         })
@@ -66,6 +88,12 @@ impl LocalEngine {
                 call: "swarm init",
                 source,
             })?;
+        self.swarm(address).await
+    }
+
+    /// The swarm this manager is in, as the record holds it, with `address` (this manager's)
+    /// as its one manager: what [`LocalEngine::init`] returns, read again.
+    pub async fn swarm(&self, address: &str) -> Result<Swarm, Error> {
         let swarm = self
             .docker
             .inspect_swarm()
@@ -83,7 +111,31 @@ impl LocalEngine {
         })
     }
 
-    /// Joins the swarm through any of `managers` with `token`, advertising `address`.
+    /// Gives up a join that goes on in the background ([`Membership::Joining`]), so that
+    /// another can be made through another manager. Idempotent: a node in no swarm is left
+    /// as it is.
+    pub async fn leave(&self) -> Result<(), Error> {
+        match self
+            .docker
+            .leave_swarm(Some(bollard::query_parameters::LeaveSwarmOptions {
+                force: true,
+            }))
+            .await
+        {
+            // 503 "This node is not part of a swarm": nothing to leave.
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 503, ..
+            }) => Ok(()),
+            other => other.map_err(|source| Error::Docker {
+                call: "swarm leave",
+                source,
+            }),
+        }
+    }
+
+    /// Joins the swarm through the first of `managers` that accepts a connection (Docker
+    /// joins through the first address it is given, and only that one), with `token`,
+    /// advertising `address`.
     pub async fn join(
         &self,
         managers: &[String],

@@ -259,26 +259,18 @@ async fn workers_scaled_from_two_to_four_join_are_admitted_by_the_launch_hook_an
 #[tokio::test]
 async fn a_worker_that_cannot_reach_any_manager_fails_loudly_and_its_launch_is_abandoned_and_replaced()
 -> Result<()> {
-    use aws_sdk_dynamodb::types::AttributeValue;
     let dynamodb = aws_sdk_dynamodb::Client::new(&e2e::sdk_config().await?);
     let table = format!("e2e-boot-gone-{}", std::process::id());
     create_table(&dynamodb, &table).await?;
     // A swarm recorded whose only manager is nowhere.
-    dynamodb
-        .put_item()
-        .table_name(&table)
-        .item("pk", AttributeValue::S("cluster".into()))
-        .item("status", AttributeValue::S("ready".into()))
-        .item("owner", AttributeValue::S("i-00000000000000000".into()))
-        .item("swarm_id", AttributeValue::S("lost-swarm".into()))
-        .item(
-            "managers",
-            AttributeValue::L(vec![AttributeValue::S("10.77.0.250:2377".into())]),
-        )
-        .item("manager_token", AttributeValue::S("SWMTKN-1-none".into()))
-        .item("worker_token", AttributeValue::S("SWMTKN-1-none".into()))
-        .send()
-        .await?;
+    put_record(
+        &dynamodb,
+        &table,
+        "lost-swarm",
+        &["10.77.0.250:2377".to_owned()],
+        "SWMTKN-1-none",
+    )
+    .await?;
     let script = user_data("worker", &table)?
         .replace("BOOT_DEADLINE_SECONDS=120", "BOOT_DEADLINE_SECONDS=5");
     let workers = Fixture::create("gone-w", 0, Launch::UserData(&script), "worker").await?;
@@ -341,5 +333,114 @@ async fn a_worker_that_cannot_reach_any_manager_fails_loudly_and_its_launch_is_a
     .await;
     workers.remove().await?;
     dynamodb.delete_table().table_name(&table).send().await?;
+    outcome
+}
+
+/// Writes a ready cluster record into `table`: the swarm `swarm_id`, its `managers` in this
+/// order, and `token` for managers and workers alike.
+async fn put_record(
+    dynamodb: &aws_sdk_dynamodb::Client,
+    table: &str,
+    swarm_id: &str,
+    managers: &[String],
+    token: &str,
+) -> Result<()> {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let managers = managers.iter().cloned().map(AttributeValue::S).collect();
+    dynamodb
+        .put_item()
+        .table_name(table)
+        .item("pk", AttributeValue::S("cluster".into()))
+        .item("status", AttributeValue::S("ready".into()))
+        .item("owner", AttributeValue::S("i-00000000000000000".into()))
+        .item("swarm_id", AttributeValue::S(swarm_id.into()))
+        .item("managers", AttributeValue::L(managers))
+        .item("manager_token", AttributeValue::S(token.into()))
+        .item("worker_token", AttributeValue::S(token.into()))
+        .send()
+        .await?;
+    Ok(())
+}
+
+/// Records the test bed's own swarm in `table` with its worker token, its managers behind
+/// `first` if given; returns a client of one of its managers.
+async fn record_the_test_beds_swarm(
+    dynamodb: &aws_sdk_dynamodb::Client,
+    table: &str,
+    first: Option<String>,
+) -> Result<bollard::Docker> {
+    let bed = Testbed::load()?;
+    let manager = bed.manager().await?;
+    let swarm_id = manager.inspect_swarm().await?.id.context("no swarm id")?;
+    let token = testbed::docker::join_tokens(&manager).await?.worker;
+    let managers: Vec<String> = first
+        .into_iter()
+        .chain(bed.managers().map(|m| format!("{}:2377", m.ip)))
+        .collect();
+    put_record(dynamodb, table, &swarm_id, &managers, &token).await?;
+    Ok(manager)
+}
+
+#[tokio::test]
+async fn a_worker_whose_first_recorded_manager_accepts_but_never_answers_joins_through_the_next()
+-> Result<()> {
+    // An address that accepts connections and never says a word, first in the record: a hung
+    // manager, or a terminated manager's address given to another machine. Docker joins
+    // through the first address only, times out after 20 s and keeps trying it for good.
+    let silent = tokio::net::TcpListener::bind((testbed::layout::gateway(), 2377)).await?;
+    let holder = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = silent.accept().await {
+            held.push(socket);
+        }
+    });
+    let dynamodb = aws_sdk_dynamodb::Client::new(&e2e::sdk_config().await?);
+    let table = format!("e2e-boot-silent-{}", std::process::id());
+    create_table(&dynamodb, &table).await?;
+    let silent = format!("{}:2377", testbed::layout::gateway());
+    let manager = record_the_test_beds_swarm(&dynamodb, &table, Some(silent)).await?;
+    let script = user_data("worker", &table)?;
+    let workers = Fixture::create("silent-w", 1, Launch::UserData(&script), "worker").await?;
+    let outcome = async {
+        let id = workers.wait_in_service(1).await?.remove(0);
+        e2e::workload::wait_joined(&manager, std::slice::from_ref(&id)).await?;
+        wait_booted(std::slice::from_ref(&id)).await?;
+        let log = e2e::boot::boot_log(&id);
+        ensure!(log.contains("stuck on one manager"), "{log}");
+        Ok(())
+    }
+    .await;
+    holder.abort();
+    workers.remove().await?;
+    dynamodb.delete_table().table_name(&table).send().await?;
+    outcome
+}
+
+#[tokio::test]
+async fn a_worker_booting_while_dynamodb_fails_retries_and_joins_once_it_answers() -> Result<()> {
+    // The cluster table does not exist yet: every read fails, as in an outage.
+    let dynamodb = aws_sdk_dynamodb::Client::new(&e2e::sdk_config().await?);
+    let table = format!("e2e-boot-late-{}", std::process::id());
+    let script = user_data("worker", &table)?;
+    let workers = Fixture::create("late-w", 1, Launch::UserData(&script), "worker").await?;
+    let outcome = async {
+        let id = workers.wait_in_service(1).await?.remove(0);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !e2e::boot::boot_log(&id).contains("retrying") {
+            ensure!(
+                Instant::now() < deadline,
+                "no failed call retried: {}",
+                e2e::boot::boot_log(&id)
+            );
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        create_table(&dynamodb, &table).await?;
+        let manager = record_the_test_beds_swarm(&dynamodb, &table, None).await?;
+        e2e::workload::wait_joined(&manager, std::slice::from_ref(&id)).await?;
+        wait_booted(std::slice::from_ref(&id)).await
+    }
+    .await;
+    workers.remove().await?;
+    let _ = dynamodb.delete_table().table_name(&table).send().await;
     outcome
 }
