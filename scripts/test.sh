@@ -36,7 +36,8 @@ eval "$("$testbed" env)"
 step "tests"
 # Two tests side by side, as the machine has two cores: each launches nodes, and more daemons
 # starting at once make every answer slow enough to trip the AWS SDK's own timeouts.
-RUST_TEST_THREADS=2 cargo test --workspace --locked 2>&1 | tee "$log"
+# --no-fail-fast: one failing binary does not hide the others' results.
+RUST_TEST_THREADS=2 cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$log"
 
 step "the rolling upgrade under load, short: one manager and one worker replaced"
 # Last among the tests: it replaces nodes the others know by name.

@@ -104,3 +104,13 @@ pub async fn wait_booted(instances: &[String]) -> Result<()> {
     }
     Ok(())
 }
+
+/// What the instance's user data (the bootstrap) printed so far: its node's `user-data.log`,
+/// or "(none)". For the message of a test that waited on a node in vain.
+pub fn boot_log(instance_id: &str) -> String {
+    Testbed::load()
+        .ok()
+        .and_then(|bed| bed.nodes.into_iter().find(|n| n.instance_id == instance_id))
+        .and_then(|node| std::fs::read_to_string(node.paths().data.join("user-data.log")).ok())
+        .unwrap_or_else(|| "(none)".to_owned())
+}

@@ -32,7 +32,9 @@ pub async fn wait_joined(
             }
             ensure!(
                 Instant::now() < deadline,
-                "instance {id} did not join the swarm"
+                "instance {id} did not join the swarm; its history: {:?}; its bootstrap printed:\n{}",
+                crate::fixture::history_of(id).await.unwrap_or_default(),
+                crate::boot::boot_log(id)
             );
             tokio::time::sleep(Duration::from_millis(200)).await;
         });

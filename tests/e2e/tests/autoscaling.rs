@@ -318,15 +318,6 @@ async fn a_launch_hook_timing_out_with_abandon_replaces_the_instance() -> Result
     outcome
 }
 
-/// What the instance's user data printed (its node's `user-data.log`).
-fn boot_log(instance_id: &str) -> String {
-    Testbed::load()
-        .ok()
-        .and_then(|bed| bed.nodes.into_iter().find(|n| n.instance_id == instance_id))
-        .and_then(|node| std::fs::read_to_string(node.paths().data.join("user-data.log")).ok())
-        .unwrap_or_else(|| "(none)".to_owned())
-}
-
 #[tokio::test]
 async fn scaling_the_workers_out_from_two_to_four_makes_two_new_ready_swarm_nodes() -> Result<()> {
     let fixture = Fixture::new("scale-out", 2, Some(JOIN)).await?;
@@ -347,7 +338,7 @@ async fn scaling_the_workers_out_from_two_to_four_makes_two_new_ready_swarm_node
                 ensure!(
                     Instant::now() < deadline,
                     "instance {id} is not a ready swarm node; its boot log: {}",
-                    boot_log(&id)
+                    e2e::boot::boot_log(&id)
                 );
                 tokio::time::sleep(Duration::from_millis(250)).await;
             }

@@ -5,7 +5,7 @@
 //!
 //! In a test binary of its own: it powers managers of the shared swarm off and on.
 
-use anyhow::{Context, Result, ensure};
+use anyhow::{Context, Result, bail, ensure};
 use bollard::Docker;
 use bollard::models::{NodeSpecRoleEnum, Reachability};
 use e2e::fixture::{Fixture, JOIN_AS_MANAGER, TERMINATING, history_of};
@@ -79,13 +79,31 @@ fn watch_quorum(manager: Docker, stop: Arc<AtomicBool>) -> tokio::task::JoinHand
     })
 }
 
+/// A manager of the test bed that is neither the Raft leader nor the one `manager` is.
+async fn a_follower(bed: &Testbed, manager: &Docker) -> Result<testbed::Node> {
+    let own = manager.info().await?.swarm.and_then(|s| s.node_id);
+    for node in bed.managers() {
+        let Some(member) = docker::node_by_instance_id(manager, &node.instance_id).await? else {
+            continue;
+        };
+        let leader = member.manager_status.and_then(|m| m.leader) == Some(true);
+        if !leader && member.id != own {
+            return Ok(node.clone());
+        }
+    }
+    bail!("the test bed has no manager that is a follower and not the one asked")
+}
+
 #[tokio::test]
 async fn managers_are_demoted_one_at_a_time_and_the_swarm_never_loses_its_quorum() -> Result<()> {
     let bed = Testbed::load()?;
     let manager = bed.manager().await?;
     let base = bed.managers().count();
     let fixture = Fixture::with_role("managers", 2, Some(JOIN_AS_MANAGER), "manager").await?;
-    let m3 = bed.node("m3")?.clone();
+    // Powered off below: a follower, as the test talks through `manager` and counts on a
+    // leader throughout. (The test bed's leader is whichever manager won the bootstrap's
+    // claim.)
+    let follower = a_follower(&bed, &manager).await?;
     let stop = Arc::new(AtomicBool::new(false));
     let mut down = Vec::new();
     let outcome = async {
@@ -111,7 +129,7 @@ async fn managers_are_demoted_one_at_a_time_and_the_swarm_never_loses_its_quorum
             .into_iter()
             .find(|n| n.instance_id == a)
             .context("no node for instance A")?;
-        for node in [&m3, &node_a] {
+        for node in [&follower, &node_a] {
             node.kill();
             down.push(node.clone());
         }
