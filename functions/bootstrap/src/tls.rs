@@ -39,8 +39,36 @@ pub async fn provision(
     dir: &Path,
     deadline: Duration,
 ) -> Result<Issued, BootstrapError> {
+    // Each round: the certificate if the CA is there; else claim the making of it, and make
+    // it or wait a second for it.
     let rounds = retrying(deadline, async || {
-        round(instance_id, address, store, secrets, ids, dir).await
+        if let Some(ca) = secrets.read::<Authority>(&ids.ca).await? {
+            let issued = ca.issue_server(address)?;
+            issued.write_to(dir)?;
+            tracing::info!(step = "tls", instance_id, dir = %dir.display(), "wrote the Docker API's server certificate");
+            return Ok(Some(issued));
+        }
+        match store.claim_ca(instance_id).await? {
+            Claim::Won => {
+                let ca = Authority::generate()?;
+                secrets.write(&ids.client, &ca.issue_client()?).await?;
+                secrets.write(&ids.ca, &ca).await?;
+                tracing::info!(
+                    step = "tls",
+                    instance_id,
+                    "made the stack's Docker API CA and the processor's certificate"
+                );
+            }
+            Claim::Lost => {
+                tracing::info!(
+                    step = "tls",
+                    instance_id,
+                    "waiting for the manager that makes the CA"
+                );
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+        Ok(None)
     })
     .await?;
     match rounds {
@@ -50,43 +78,4 @@ pub async fn provision(
             last_error,
         }),
     }
-}
-
-/// One round: the certificate if the CA is there; else claim the making of it, and make it
-/// or wait a second for it.
-async fn round(
-    instance_id: &str,
-    address: IpAddr,
-    store: &impl ClusterStore,
-    secrets: &Secrets,
-    ids: &SecretIds,
-    dir: &Path,
-) -> Result<Option<Issued>, BootstrapError> {
-    if let Some(ca) = secrets.read::<Authority>(&ids.ca).await? {
-        let issued = ca.issue_server(address)?;
-        issued.write_to(dir)?;
-        tracing::info!(step = "tls", instance_id, dir = %dir.display(), "wrote the Docker API's server certificate");
-        return Ok(Some(issued));
-    }
-    match store.claim_ca(instance_id).await? {
-        Claim::Won => {
-            let ca = Authority::generate()?;
-            secrets.write(&ids.client, &ca.issue_client()?).await?;
-            secrets.write(&ids.ca, &ca).await?;
-            tracing::info!(
-                step = "tls",
-                instance_id,
-                "made the stack's Docker API CA and the processor's certificate"
-            );
-        }
-        Claim::Lost => {
-            tracing::info!(
-                step = "tls",
-                instance_id,
-                "waiting for the manager that makes the CA"
-            );
-            tokio::time::sleep(Duration::from_secs(1)).await;
-        }
-    }
-    Ok(None)
 }
