@@ -4,7 +4,7 @@
 use anyhow::{Context, Result, ensure};
 use bollard::models::LocalNodeState;
 use std::collections::BTreeSet;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use testbed::Testbed;
 
 /// The user data of a node of `role`: the bootstrap, with the stack's settings.
@@ -48,61 +48,64 @@ pub async fn launch_cluster(
 /// Waits until every instance's engine is an active member of one and the same swarm, with
 /// `managers` of them managers; returns the swarm's id.
 pub async fn wait_one_swarm(instances: &[String], managers: usize) -> Result<String> {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let bed = Testbed::load()?;
-        let mut ids = BTreeSet::new();
-        let mut members = 0;
-        let mut controllers = 0;
-        for id in instances {
-            let Some(node) = bed.nodes.iter().find(|n| &n.instance_id == id) else {
-                continue;
-            };
-            let Ok(docker) = testbed::docker::connect(&node.docker_host()).await else {
-                continue;
-            };
-            let swarm = docker.info().await?.swarm.unwrap_or_default();
-            if swarm.local_node_state == Some(LocalNodeState::ACTIVE) {
-                members += 1;
-                controllers += usize::from(swarm.control_available == Some(true));
-                if let Some(cluster) = swarm.cluster.and_then(|c| c.id) {
-                    ids.insert(cluster);
+    crate::wait::until(
+        Duration::from_secs(120),
+        Duration::from_millis(250),
+        async || {
+            let bed = Testbed::load()?;
+            let mut ids = BTreeSet::new();
+            let mut members = 0;
+            let mut controllers = 0;
+            for id in instances {
+                let Some(node) = bed.nodes.iter().find(|n| &n.instance_id == id) else {
+                    continue;
+                };
+                let Ok(docker) = testbed::docker::connect(&node.docker_host()).await else {
+                    continue;
+                };
+                let swarm = docker.info().await?.swarm.unwrap_or_default();
+                if swarm.local_node_state == Some(LocalNodeState::ACTIVE) {
+                    members += 1;
+                    controllers += usize::from(swarm.control_available == Some(true));
+                    if let Some(cluster) = swarm.cluster.and_then(|c| c.id) {
+                        ids.insert(cluster);
+                    }
                 }
             }
-        }
-        ensure!(ids.len() <= 1, "two swarms were formed: {ids:?}");
-        if members == instances.len() && controllers == managers && ids.len() == 1 {
-            return ids.into_iter().next().context("no swarm id");
-        }
-        ensure!(
-            Instant::now() < deadline,
-            "{members} of {} instances in the swarm, {controllers} managers",
-            instances.len()
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+            ensure!(ids.len() <= 1, "two swarms were formed: {ids:?}");
+            if members == instances.len() && controllers == managers && ids.len() == 1 {
+                return ids.into_iter().next().context("no swarm id").map(Ok);
+            }
+            Ok(Err(format!(
+                "{members} of {} instances in the swarm, {controllers} managers",
+                instances.len()
+            )))
+        },
+    )
+    .await
 }
 
 /// Waits until every instance's user data (the bootstrap) has exited, and requires that each
 /// exited 0. A manager records its address after it joined, so the record is complete only
 /// then, not when the swarm first counts every node.
 pub async fn wait_booted(instances: &[String]) -> Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    for id in instances {
-        loop {
-            let history = crate::fixture::history_of(id).await?;
-            if let Some(exit) = history.iter().find(|h| h.starts_with("user data exited")) {
-                ensure!(exit.ends_with("exit status: 0"), "{id}: {history:?}");
-                break;
+    crate::wait::until(
+        Duration::from_secs(120),
+        Duration::from_millis(250),
+        async || {
+            for id in instances {
+                let history = crate::fixture::history_of(id).await?;
+                match history.iter().find(|h| h.starts_with("user data exited")) {
+                    Some(exit) => ensure!(exit.ends_with("exit status: 0"), "{id}: {history:?}"),
+                    None => {
+                        return Ok(Err(format!("{id}'s bootstrap has not exited: {history:?}")));
+                    }
+                }
             }
-            ensure!(
-                Instant::now() < deadline,
-                "{id}'s bootstrap has not exited: {history:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        }
-    }
-    Ok(())
+            Ok(Ok(()))
+        },
+    )
+    .await
 }
 
 /// What the instance's user data (the bootstrap) printed so far: its node's `user-data.log`,

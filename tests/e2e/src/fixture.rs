@@ -1,14 +1,14 @@
 //! A group of a test's own in the Auto Scaling emulator, with its queue in moto, and the
 //! helpers the end-to-end tests read the emulator and the swarm with.
 
-use anyhow::{Context, Result, bail, ensure};
+use anyhow::{Context, Result, bail};
 use aws_sdk_autoscaling::Client as AutoScaling;
 use aws_sdk_autoscaling::types::Tag;
 use aws_sdk_sqs::Client as Sqs;
 use base64::Engine as _;
 use bollard::query_parameters::DeleteNodeOptions;
 use chrono::{DateTime, Utc};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use swarm_aws::event::{LifecycleAction, LifecycleMessage, parse_message};
 use testbed::{Testbed, docker};
 
@@ -185,8 +185,8 @@ impl Fixture {
 
     /// The next message on the queue, parsed with the product's event model, deleted.
     pub async fn next_message(&self) -> Result<LifecycleMessage> {
-        let deadline = Instant::now() + Duration::from_secs(120);
-        while Instant::now() < deadline {
+        // Long polls back to back: the receive itself waits.
+        crate::wait::until(Duration::from_secs(120), Duration::ZERO, async || {
             let received = self
                 .sqs
                 .receive_message()
@@ -204,10 +204,12 @@ impl Fixture {
                     .await?;
                 let body = message.body.unwrap_or_default();
                 return parse_message(body.as_bytes())
+                    .map(Ok)
                     .with_context(|| format!("unparsable: {body}"));
             }
-        }
-        bail!("no message on {} within two minutes", self.name)
+            Ok(Err(format!("no message on {}", self.name)))
+        })
+        .await
     }
 
     /// The body Auto Scaling sends for `action`, rebuilt field for field (to deliver it again,
@@ -285,35 +287,37 @@ impl Fixture {
 
     /// Waits until the instance is in `state` (`None`: gone).
     pub async fn wait_state(&self, id: &str, state: Option<&str>, timeout: Duration) -> Result<()> {
-        let deadline = Instant::now() + timeout;
-        loop {
+        crate::wait::until(timeout, Duration::from_millis(100), async || {
             let now = self.state_of(id).await?;
-            if now.as_deref() == state {
-                return Ok(());
-            }
-            ensure!(
-                Instant::now() < deadline,
-                "{id} is {now:?}, not {state:?}, after {timeout:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+            Ok(if now.as_deref() == state {
+                Ok(())
+            } else {
+                Err(format!("{id} is {now:?}, not {state:?}"))
+            })
+        })
+        .await
     }
 
     /// Waits until the group has exactly `count` instances, all in service.
     pub async fn wait_in_service(&self, count: usize) -> Result<Vec<String>> {
-        let deadline = Instant::now() + Duration::from_secs(90);
-        loop {
-            let instances = self.instances().await?;
-            if instances.len() == count && instances.iter().all(|i| i.1 == "InService") {
-                return Ok(instances.into_iter().map(|i| i.0).collect());
-            }
-            ensure!(
-                Instant::now() < deadline,
-                "{} is {instances:?}, not {count} in service",
-                self.name
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        crate::wait::until(
+            Duration::from_secs(90),
+            Duration::from_millis(200),
+            async || {
+                let instances = self.instances().await?;
+                Ok(
+                    if instances.len() == count && instances.iter().all(|i| i.1 == "InService") {
+                        Ok(instances.into_iter().map(|i| i.0).collect())
+                    } else {
+                        Err(format!(
+                            "{} is {instances:?}, not {count} in service",
+                            self.name
+                        ))
+                    },
+                )
+            },
+        )
+        .await
     }
 
     /// Force-deletes the group (its nodes go), its launch configuration and queue, and

@@ -8,6 +8,7 @@ pub mod processor;
 pub mod rolling;
 pub mod secrets;
 pub mod timeline;
+pub mod wait;
 pub mod workload;
 
 use anyhow::{Context, Result};

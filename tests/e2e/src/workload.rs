@@ -1,7 +1,7 @@
 //! Services the processor tests run on a fixture's nodes: placed on those nodes only (a node
 //! label), so that what moves where is the test's own.
 
-use anyhow::{Context, Result, ensure};
+use anyhow::{Context, Result, bail};
 use bollard::Docker;
 use bollard::models::{
     NodeSpec, ServiceSpec, ServiceSpecMode, ServiceSpecModeReplicated, TaskSpec,
@@ -9,7 +9,7 @@ use bollard::models::{
 };
 use bollard::query_parameters::{ListTasksOptions, UpdateNodeOptions};
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use testbed::docker;
 
 /// The node label that ties a fixture's nodes to its services.
@@ -21,25 +21,33 @@ pub async fn wait_joined(
     manager: &Docker,
     instances: &[String],
 ) -> Result<Vec<bollard::models::Node>> {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let mut nodes = Vec::new();
-    for id in instances {
-        nodes.push(loop {
-            if let Some(node) = docker::node_by_instance_id(manager, id).await?
-                && docker::is_ready(&node)
-            {
-                break node;
+    let mut missing = None;
+    let joined = crate::wait::until(
+        Duration::from_secs(60),
+        Duration::from_millis(200),
+        async || {
+            let mut nodes = Vec::new();
+            for id in instances {
+                match docker::node_by_instance_id(manager, id).await? {
+                    Some(node) if docker::is_ready(&node) => nodes.push(node),
+                    _ => {
+                        missing = Some(id);
+                        return Ok(Err(format!("instance {id} has not joined the swarm")));
+                    }
+                }
             }
-            ensure!(
-                Instant::now() < deadline,
-                "instance {id} did not join the swarm; its history: {:?}; its bootstrap printed:\n{}",
-                crate::fixture::history_of(id).await.unwrap_or_default(),
-                crate::boot::boot_log(id)
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        });
+            Ok(Ok(nodes))
+        },
+    )
+    .await;
+    match (joined, missing) {
+        (Err(error), Some(id)) => bail!(
+            "{error}; its history: {:?}; its bootstrap printed:\n{}",
+            crate::fixture::history_of(id).await.unwrap_or_default(),
+            crate::boot::boot_log(id)
+        ),
+        (joined, _) => joined,
     }
-    Ok(nodes)
 }
 
 /// Labels the swarm nodes of `instances` with the group, waiting until each has joined.
@@ -127,19 +135,19 @@ pub async fn running_on(manager: &Docker, name: &str) -> Result<Vec<String>> {
 
 /// Waits until `count` tasks of `name` run; returns their node ids.
 pub async fn wait_running(manager: &Docker, name: &str, count: usize) -> Result<Vec<String>> {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let nodes = running_on(manager, name).await?;
-        if nodes.len() == count {
-            return Ok(nodes);
-        }
-        ensure!(
-            Instant::now() < deadline,
-            "{} of {count} tasks of {name} run",
-            nodes.len()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    crate::wait::until(
+        Duration::from_secs(60),
+        Duration::from_millis(200),
+        async || {
+            let nodes = running_on(manager, name).await?;
+            Ok(if nodes.len() == count {
+                Ok(nodes)
+            } else {
+                Err(format!("{} of {count} tasks of {name} run", nodes.len()))
+            })
+        },
+    )
+    .await
 }
 
 /// One of `instances` whose swarm node runs a task of those on `nodes` (node ids).

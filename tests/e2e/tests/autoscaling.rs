@@ -12,7 +12,7 @@ use e2e::fixture::{
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 use swarm_aws::event::{LifecycleMessage, Transition};
-use testbed::{Testbed, docker};
+use testbed::Testbed;
 
 #[tokio::test]
 async fn putting_a_hook_sends_the_test_notification_and_a_queue_that_does_not_exist_is_refused()
@@ -328,21 +328,8 @@ async fn scaling_the_workers_out_from_two_to_four_makes_two_new_ready_swarm_node
         let new: Vec<&String> = after.difference(&before).collect();
         ensure!(new.len() == 2, "{new:?}");
         let manager = Testbed::load()?.manager().await?;
-        let deadline = Instant::now() + Duration::from_secs(60);
-        for id in after {
-            loop {
-                let node = docker::node_by_instance_id(&manager, &id).await?;
-                if node.as_ref().is_some_and(docker::is_ready) {
-                    break;
-                }
-                ensure!(
-                    Instant::now() < deadline,
-                    "instance {id} is not a ready swarm node; its boot log: {}",
-                    e2e::boot::boot_log(&id)
-                );
-                tokio::time::sleep(Duration::from_millis(250)).await;
-            }
-        }
+        let after: Vec<String> = after.into_iter().collect();
+        e2e::workload::wait_joined(&manager, &after).await?;
         Ok(())
     }
     .await;

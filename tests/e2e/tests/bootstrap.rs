@@ -7,6 +7,7 @@ use anyhow::{Context, Result, ensure};
 use bollard::models::LocalNodeState;
 use e2e::boot::{create_table, launch_cluster, user_data, wait_booted, wait_one_swarm};
 use e2e::fixture::{Fixture, Launch};
+use e2e::wait;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 use testbed::Testbed;
@@ -118,24 +119,37 @@ async fn three_managers_and_two_workers_launched_at_once_form_one_swarm_every_ti
 
 /// The first instance of the group other than `not`, waiting up to a minute for one.
 async fn first_instance(group: &Fixture, not: Option<&str>) -> Result<String> {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Some(found) = group
-            .instances()
-            .await?
-            .into_iter()
-            .map(|i| i.0)
-            .find(|id| Some(id.as_str()) != not)
-        {
-            return Ok(found);
-        }
-        ensure!(
-            Instant::now() < deadline,
-            "no new instance in {}",
-            group.name
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    wait::until(
+        Duration::from_secs(60),
+        Duration::from_millis(200),
+        async || {
+            let found = group
+                .instances()
+                .await?
+                .into_iter()
+                .map(|i| i.0)
+                .find(|id| Some(id.as_str()) != not);
+            Ok(found.ok_or_else(|| format!("no new instance in {}", group.name)))
+        },
+    )
+    .await
+}
+
+/// Waits until the instance's bootstrap has printed `text`; returns all it printed.
+async fn wait_printed(instance: &str, text: &str) -> Result<String> {
+    wait::until(
+        Duration::from_secs(60),
+        Duration::from_millis(250),
+        async || {
+            let log = e2e::boot::boot_log(instance);
+            Ok(if log.contains(text) {
+                Ok(log)
+            } else {
+                Err(format!("the bootstrap has not printed {text:?}: {log}"))
+            })
+        },
+    )
+    .await
 }
 
 /// A client of the engine of `instance`'s node.
@@ -286,24 +300,7 @@ async fn a_worker_that_cannot_reach_any_manager_fails_loudly_and_its_launch_is_a
         // The group's instance, read from the group: the queue is the processor's.
         let id = first_instance(&workers, None).await?;
         // The bootstrap says why it gives up, and does not start a swarm of its own.
-        let node = Testbed::load()?
-            .nodes
-            .into_iter()
-            .find(|n| n.instance_id == id)
-            .context("no node for the launch")?;
-        let log = node.paths().data.join("user-data.log");
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let text = std::fs::read_to_string(&log).unwrap_or_default();
-            if text.contains("refusing to start a second swarm") {
-                break;
-            }
-            ensure!(
-                Instant::now() < deadline,
-                "the bootstrap did not give up loudly: {text}"
-            );
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        }
+        wait_printed(&id, "refusing to start a second swarm").await?;
         let swarm = engine_of(&id)
             .await?
             .info()
@@ -425,15 +422,7 @@ async fn a_worker_booting_while_dynamodb_fails_retries_and_joins_once_it_answers
     let workers = Fixture::create("late-w", 1, Launch::UserData(&script), "worker").await?;
     let outcome = async {
         let id = workers.wait_in_service(1).await?.remove(0);
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while !e2e::boot::boot_log(&id).contains("retrying") {
-            ensure!(
-                Instant::now() < deadline,
-                "no failed call retried: {}",
-                e2e::boot::boot_log(&id)
-            );
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        }
+        wait_printed(&id, "retrying").await?;
         create_table(&dynamodb, &table).await?;
         let manager = record_the_test_beds_swarm(&dynamodb, &table, None).await?;
         e2e::workload::wait_joined(&manager, std::slice::from_ref(&id)).await?;

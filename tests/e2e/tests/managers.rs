@@ -13,7 +13,7 @@ use e2e::processor::ProcessorProcess;
 use e2e::workload;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use testbed::{Testbed, docker};
 
 /// Managers and how many Raft reaches, as the swarm says.
@@ -44,18 +44,17 @@ async fn wait_managers_every(
     reachable: usize,
     poll: Duration,
 ) -> Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(90);
-    loop {
+    e2e::wait::until(Duration::from_secs(90), poll, async || {
         let now = managers(manager).await?;
-        if (now.0, now.1) == (count, reachable) {
-            return Ok(());
-        }
-        ensure!(
-            Instant::now() < deadline,
-            "managers (members, reachable, leader) are {now:?}, not ({count}, {reachable})"
-        );
-        tokio::time::sleep(poll).await;
-    }
+        Ok(if (now.0, now.1) == (count, reachable) {
+            Ok(())
+        } else {
+            Err(format!(
+                "managers (members, reachable, leader) are {now:?}, not ({count}, {reachable})"
+            ))
+        })
+    })
+    .await
 }
 
 /// Samples the swarm every 200 ms; a sample without a leader or without a reachable majority

@@ -36,8 +36,7 @@ async fn out_of_the_swarm(manager: &bollard::Docker, instance_id: &str) -> Resul
 
 /// Waits until the queue holds nothing, visible or in flight.
 async fn wait_queue_empty(fixture: &Fixture, timeout: Duration) -> Result<()> {
-    let deadline = Instant::now() + timeout;
-    loop {
+    e2e::wait::until(timeout, Duration::from_millis(250), async || {
         let attributes = fixture
             .sqs
             .get_queue_attributes()
@@ -58,15 +57,15 @@ async fn wait_queue_empty(fixture: &Fixture, timeout: Duration) -> Result<()> {
             count(QueueAttributeName::ApproximateNumberOfMessages),
             count(QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
         );
-        if visible + hidden == 0 {
-            return Ok(());
-        }
-        ensure!(
-            Instant::now() < deadline,
-            "the queue still holds {visible} visible and {hidden} in-flight messages"
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+        Ok(if visible + hidden == 0 {
+            Ok(())
+        } else {
+            Err(format!(
+                "the queue still holds {visible} visible and {hidden} in-flight messages"
+            ))
+        })
+    })
+    .await
 }
 
 /// The swarm node id of an instance, once it has joined.
@@ -86,22 +85,41 @@ async fn at_completion(
     service: &str,
     timeout: Duration,
 ) -> Result<(bool, usize)> {
-    let deadline = Instant::now() + timeout;
-    loop {
+    e2e::wait::until(timeout, Duration::from_millis(50), async || {
         let state = fixture.state_of(instance_id).await?;
-        if !matches!(state.as_deref(), Some("Terminating" | "Terminating:Wait")) {
-            let in_swarm = docker::node_by_instance_id(manager, instance_id)
-                .await?
-                .is_some();
-            let running = workload::running_on(manager, service).await?.len();
-            return Ok((in_swarm, running));
+        if matches!(state.as_deref(), Some("Terminating" | "Terminating:Wait")) {
+            return Ok(Err(format!("instance {instance_id} is still {state:?}")));
         }
-        ensure!(
-            Instant::now() < deadline,
-            "instance {instance_id} still waits after {timeout:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        let in_swarm = docker::node_by_instance_id(manager, instance_id)
+            .await?
+            .is_some();
+        let running = workload::running_on(manager, service).await?.len();
+        Ok(Ok((in_swarm, running)))
+    })
+    .await
+}
+
+/// Waits until the processor has set the swarm node `node_id` to drain.
+async fn wait_drain_started(manager: &Docker, node_id: &str) -> Result<()> {
+    e2e::wait::until(
+        Duration::from_secs(30),
+        Duration::from_millis(50),
+        async || {
+            let availability = manager
+                .inspect_node(node_id)
+                .await?
+                .spec
+                .and_then(|s| s.availability);
+            Ok(
+                if availability == Some(bollard::models::NodeSpecAvailabilityEnum::DRAIN) {
+                    Ok(())
+                } else {
+                    Err(format!("the drain has not started: {availability:?}"))
+                },
+            )
+        },
+    )
+    .await
 }
 
 /// Hooks the fixture's group, terminates its one instance, and checks the processor drained
@@ -241,16 +259,7 @@ async fn the_same_action_delivered_three_times_and_a_processor_killed_mid_drain_
         }
         let mut first = ProcessorProcess::start(&fixture, &[])?;
         // Killed (SIGKILL) once the drain has started, before it can finish.
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let node = manager.inspect_node(&victim_node).await?;
-            let availability = node.spec.and_then(|s| s.availability);
-            if availability == Some(bollard::models::NodeSpecAvailabilityEnum::DRAIN) {
-                break;
-            }
-            ensure!(Instant::now() < deadline, "the drain never started");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        wait_drain_started(&manager, &victim_node).await?;
         first.kill();
         ensure!(
             fixture.state_of(&victim).await?.as_deref() == Some("Terminating:Wait"),
@@ -430,8 +439,8 @@ async fn malformed_and_foreign_messages_mixed_with_a_good_one_neither_crash_nor_
         completed_once(&instance).await?;
         // The malformed ones reach the dead-letter queue after two receives; nothing else does.
         let mut dead = Vec::new();
-        let deadline = Instant::now() + Duration::from_secs(40);
-        while dead.len() < malformed.len() && Instant::now() < deadline {
+        // Long polls back to back: the receive itself waits.
+        e2e::wait::until(Duration::from_secs(40), Duration::ZERO, async || {
             let received = fixture
                 .sqs
                 .receive_message()
@@ -441,7 +450,9 @@ async fn malformed_and_foreign_messages_mixed_with_a_good_one_neither_crash_nor_
                 .send()
                 .await?;
             dead.extend(received.messages.unwrap_or_default().into_iter().filter_map(|m| m.body));
-        }
+            Ok(if dead.len() >= malformed.len() { Ok(()) } else { Err(format!("dead-lettered {dead:?}")) })
+        })
+        .await?;
         dead.sort();
         let mut expected: Vec<String> = malformed.iter().map(|b| (*b).to_owned()).collect();
         expected.sort();
@@ -573,19 +584,7 @@ async fn sigterm_mid_drain_releases_the_message_at_once_and_another_processor_fi
         let victim = workload::instance_running_a_task(&manager, &instances, &nodes).await?;
         let victim_node = node_id(&manager, &victim).await?;
         fixture.terminate(&victim).await?;
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let availability = manager
-                .inspect_node(&victim_node)
-                .await?
-                .spec
-                .and_then(|s| s.availability);
-            if availability == Some(bollard::models::NodeSpecAvailabilityEnum::DRAIN) {
-                break;
-            }
-            ensure!(Instant::now() < deadline, "the drain never started");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        wait_drain_started(&manager, &victim_node).await?;
         let stopping = Instant::now();
         let status = first.stop()?;
         ensure!(status.success(), "serve exited with {status} on SIGTERM");

@@ -12,7 +12,7 @@ use std::fs;
 use std::net::{SocketAddr, TcpStream};
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use testbed::Testbed;
 
 /// The port `cargo lambda watch` serves on.
@@ -111,14 +111,20 @@ async fn invoke(
     instance: &str,
 ) -> Result<()> {
     let addr: SocketAddr = ([127, 0, 0, 1], PORT).into();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
-        ensure!(
-            Instant::now() < deadline,
-            "cargo lambda watch did not listen on {addr}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    e2e::wait::until(
+        Duration::from_secs(120),
+        Duration::from_millis(200),
+        async || {
+            Ok(
+                TcpStream::connect_timeout(&addr, Duration::from_millis(200))
+                    .map(drop)
+                    .map_err(|error| {
+                        format!("cargo lambda watch does not listen on {addr}: {error}")
+                    }),
+            )
+        },
+    )
+    .await?;
     let record = |id: &str, body: &str| {
         serde_json::json!({
             "messageId": id,
