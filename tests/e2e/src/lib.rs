@@ -8,8 +8,10 @@ pub mod processor;
 pub mod rolling;
 pub mod secrets;
 pub mod timeline;
-pub mod wait;
 pub mod workload;
+
+/// The one polling loop of the tests, the test bed's.
+pub use testbed::wait;
 
 use anyhow::{Context, Result};
 

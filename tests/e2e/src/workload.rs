@@ -3,14 +3,11 @@
 
 use anyhow::{Context, Result, bail};
 use bollard::Docker;
-use bollard::models::{
-    NodeSpec, ServiceSpec, ServiceSpecMode, ServiceSpecModeReplicated, TaskSpec,
-    TaskSpecContainerSpec, TaskSpecPlacement, TaskState,
-};
-use bollard::query_parameters::{ListTasksOptions, UpdateNodeOptions};
+use bollard::models::{NodeSpec, TaskSpecContainerSpec, TaskSpecPlacement};
+use bollard::query_parameters::UpdateNodeOptions;
 use std::collections::HashMap;
 use std::time::Duration;
-use testbed::docker;
+use testbed::{docker, service};
 
 /// The node label that ties a fixture's nodes to its services.
 const GROUP_LABEL: &str = "e2e.group";
@@ -84,70 +81,36 @@ pub async fn deploy(
     } else {
         "trap 'exit 0' TERM; while true; do sleep 1; done"
     };
-    let spec = ServiceSpec {
-        name: Some(name.to_owned()),
-        mode: Some(ServiceSpecMode {
-            replicated: Some(ServiceSpecModeReplicated {
-                replicas: Some(replicas),
-            }),
-            ..Default::default()
-        }),
-        task_template: Some(TaskSpec {
-            container_spec: Some(TaskSpecContainerSpec {
-                image: Some(testbed::layout::IMAGE.to_owned()),
-                command: Some(vec!["sh".into(), "-c".into(), script.into()]),
-                stop_grace_period: Some(stop_grace.as_nanos() as i64),
-                ..Default::default()
-            }),
-            placement: Some(TaskSpecPlacement {
-                constraints: Some(vec![format!("node.labels.{GROUP_LABEL}=={group}")]),
-                max_replicas: Some(per_node),
-                ..Default::default()
-            }),
-            ..Default::default()
-        }),
+    let container = TaskSpecContainerSpec {
+        command: Some(vec!["sh".into(), "-c".into(), script.into()]),
+        stop_grace_period: Some(stop_grace.as_nanos() as i64),
         ..Default::default()
     };
-    manager
-        .create_service(spec, None)
-        .await
-        .with_context(|| format!("cannot create service {name}"))?;
-    Ok(())
+    let mut spec = service::replicated(name, replicas, container);
+    if let Some(task) = spec.task_template.as_mut() {
+        task.placement = Some(TaskSpecPlacement {
+            constraints: Some(vec![format!("node.labels.{GROUP_LABEL}=={group}")]),
+            max_replicas: Some(per_node),
+            ..Default::default()
+        });
+    }
+    service::create(manager, spec).await
 }
 
 /// The node id of every running task of service `name`.
 pub async fn running_on(manager: &Docker, name: &str) -> Result<Vec<String>> {
-    let filters = HashMap::from([
-        ("service".to_owned(), vec![name.to_owned()]),
-        ("desired-state".to_owned(), vec!["running".to_owned()]),
-    ]);
-    let tasks = manager
-        .list_tasks(Some(ListTasksOptions {
-            filters: Some(filters),
-        }))
-        .await?;
-    Ok(tasks
-        .into_iter()
-        .filter(|t| t.status.as_ref().and_then(|s| s.state) == Some(TaskState::RUNNING))
-        .filter_map(|t| t.node_id)
-        .collect())
+    Ok(node_ids(service::running_tasks(manager, name).await?))
 }
 
 /// Waits until `count` tasks of `name` run; returns their node ids.
 pub async fn wait_running(manager: &Docker, name: &str, count: usize) -> Result<Vec<String>> {
-    crate::wait::until(
-        Duration::from_secs(60),
-        Duration::from_millis(200),
-        async || {
-            let nodes = running_on(manager, name).await?;
-            Ok(if nodes.len() == count {
-                Ok(nodes)
-            } else {
-                Err(format!("{} of {count} tasks of {name} run", nodes.len()))
-            })
-        },
-    )
-    .await
+    let tasks = service::wait_running(manager, name, count, Duration::from_secs(60)).await?;
+    Ok(node_ids(tasks))
+}
+
+/// The nodes the tasks run on.
+fn node_ids(tasks: Vec<bollard::models::Task>) -> Vec<String> {
+    tasks.into_iter().filter_map(|t| t.node_id).collect()
 }
 
 /// One of `instances` whose swarm node runs a task of those on `nodes` (node ids).

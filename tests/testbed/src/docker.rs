@@ -1,11 +1,11 @@
 //! The Docker Engine API of the test bed's nodes, through `bollard` (the client the product
 //! uses), and the swarm operations the test bed needs to form its swarm.
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use bollard::Docker;
 use bollard::models::{Node as SwarmNode, NodeState, SwarmJoinRequest};
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::layout;
 
@@ -99,8 +99,7 @@ pub async fn wait_until_ready(
     expected: &HashMap<String, String>,
     timeout: Duration,
 ) -> Result<()> {
-    let started = Instant::now();
-    loop {
+    crate::wait::until(timeout, Duration::from_millis(200), async || {
         let nodes = manager
             .list_nodes(None)
             .await
@@ -111,15 +110,11 @@ pub async fn wait_until_ready(
             .filter_map(|n| engine_label(n, layout::INSTANCE_ID_LABEL))
             .filter(|id| expected.contains_key(*id))
             .count();
-        if ready == expected.len() {
-            return Ok(());
-        }
-        if started.elapsed() > timeout {
-            bail!(
-                "after {timeout:?}, {ready} of {} nodes are ready",
-                expected.len()
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+        Ok(if ready == expected.len() {
+            Ok(())
+        } else {
+            Err(format!("{ready} of {} nodes are ready", expected.len()))
+        })
+    })
+    .await
 }

@@ -18,6 +18,7 @@ pub mod procs;
 pub mod service;
 pub mod sh;
 pub mod tls;
+pub mod wait;
 
 use anyhow::{Context, Result, bail};
 use bollard::Docker;
@@ -338,9 +339,8 @@ pub async fn create_table(dynamodb: &aws_sdk_dynamodb::Client, name: &str) -> Re
 /// Waits until the emulator has launched `count` nodes and every one is a Ready member of
 /// the swarm their bootstrap formed.
 async fn wait_for_swarm(count: usize) -> Result<()> {
-    let started = std::time::Instant::now();
     let timeout = Duration::from_secs(180);
-    loop {
+    wait::until(timeout, Duration::from_millis(200), async || {
         let bed = Testbed::load()?;
         if bed.nodes.len() >= count
             && let Ok(manager) = bed.manager().await
@@ -350,17 +350,17 @@ async fn wait_for_swarm(count: usize) -> Result<()> {
                 .iter()
                 .map(|n| (n.instance_id.clone(), n.hostname.clone()))
                 .collect();
-            return docker::wait_until_ready(&manager, &expected, READY_TIMEOUT).await;
+            return docker::wait_until_ready(&manager, &expected, READY_TIMEOUT)
+                .await
+                .map(Ok);
         }
-        if started.elapsed() > timeout {
-            bail!(
-                "after {timeout:?}, {} of {count} nodes launched and no manager answers: see {}/autoscaling.log and each node's user-data.log",
-                bed.nodes.len(),
-                layout::DATA_DIR
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+        Ok(Err(format!(
+            "{} of {count} nodes launched and no manager answers: see {}/autoscaling.log and each node's user-data.log",
+            bed.nodes.len(),
+            layout::DATA_DIR
+        )))
+    })
+    .await
 }
 
 /// Checks the tools the test bed runs and that we are root, before touching anything.

@@ -221,6 +221,8 @@ impl Node {
     }
 
     async fn wait_for_daemon(&self, timeout: Duration) -> Result<()> {
+        // Not `wait::until`: this runs inside the emulator's spawned tasks, and there the
+        // compiler cannot prove the future of an async closure `Send` for every lifetime.
         let started = Instant::now();
         loop {
             if crate::docker::connect(&self.docker_host()).await.is_ok() {

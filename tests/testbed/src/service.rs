@@ -2,7 +2,7 @@
 //! from the imported image, its port published in host mode (the kernel has no IPVS, so the
 //! ingress routing mesh cannot work), which also keeps it to one task per node.
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use bollard::Docker;
 use bollard::models::{
     EndpointPortConfig, EndpointPortConfigPublishModeEnum, EndpointSpec, ServiceSpec,
@@ -10,35 +10,56 @@ use bollard::models::{
 };
 use bollard::query_parameters::ListTasksOptions;
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::layout;
 
-/// Creates a replicated web service `name` publishing `port` on every node that runs a task.
-/// Each task answers with its container's hostname, so a test can tell replicas apart.
-pub async fn deploy_web(manager: &Docker, name: &str, replicas: u64, port: u16) -> Result<()> {
-    let spec = ServiceSpec {
+/// A replicated service `name` of `replicas` tasks of `container` on the test bed's image:
+/// what every service of the tests starts from.
+pub fn replicated(name: &str, replicas: i64, container: TaskSpecContainerSpec) -> ServiceSpec {
+    ServiceSpec {
         name: Some(name.to_owned()),
         mode: Some(ServiceSpecMode {
             replicated: Some(ServiceSpecModeReplicated {
-                replicas: Some(replicas as i64),
+                replicas: Some(replicas),
             }),
             ..Default::default()
         }),
         task_template: Some(TaskSpec {
             container_spec: Some(TaskSpecContainerSpec {
                 image: Some(layout::IMAGE.to_owned()),
-                command: Some(vec!["sh".to_owned(), "-c".to_owned()]),
-                args: Some(vec![
-                    "hostname > /www/index.html && exec httpd -f -p 80 -h /www".to_owned(),
-                ]),
-                // An init as PID 1 passes SIGTERM on: httpd stops at once when its task is
-                // shut down, rather than after the 10 s grace period and a SIGKILL.
-                init: Some(true),
-                ..Default::default()
+                ..container
             }),
             ..Default::default()
         }),
+        ..Default::default()
+    }
+}
+
+/// Creates `spec` on the swarm.
+pub async fn create(manager: &Docker, spec: ServiceSpec) -> Result<()> {
+    let name = spec.name.clone().unwrap_or_default();
+    manager
+        .create_service(spec, None)
+        .await
+        .with_context(|| format!("cannot create service {name}"))?;
+    Ok(())
+}
+
+/// Creates a replicated web service `name` publishing `port` on every node that runs a task.
+/// Each task answers with its container's hostname, so a test can tell replicas apart.
+pub async fn deploy_web(manager: &Docker, name: &str, replicas: u64, port: u16) -> Result<()> {
+    let container = TaskSpecContainerSpec {
+        command: Some(vec!["sh".to_owned(), "-c".to_owned()]),
+        args: Some(vec![
+            "hostname > /www/index.html && exec httpd -f -p 80 -h /www".to_owned(),
+        ]),
+        // An init as PID 1 passes SIGTERM on: httpd stops at once when its task is shut
+        // down, rather than after the 10 s grace period and a SIGKILL.
+        init: Some(true),
+        ..Default::default()
+    };
+    let spec = ServiceSpec {
         endpoint_spec: Some(EndpointSpec {
             ports: Some(vec![EndpointPortConfig {
                 target_port: Some(80),
@@ -48,13 +69,9 @@ pub async fn deploy_web(manager: &Docker, name: &str, replicas: u64, port: u16) 
             }]),
             ..Default::default()
         }),
-        ..Default::default()
+        ..replicated(name, replicas as i64, container)
     };
-    manager
-        .create_service(spec, None)
-        .await
-        .with_context(|| format!("cannot create service {name}"))?;
-    Ok(())
+    create(manager, spec).await
 }
 
 /// The tasks of service `name` that are running, with the node id each runs on.
@@ -82,18 +99,13 @@ pub async fn wait_running(
     count: usize,
     timeout: Duration,
 ) -> Result<Vec<Task>> {
-    let started = Instant::now();
-    loop {
+    crate::wait::until(timeout, Duration::from_millis(200), async || {
         let tasks = running_tasks(manager, name).await?;
-        if tasks.len() == count {
-            return Ok(tasks);
-        }
-        if started.elapsed() > timeout {
-            bail!(
-                "after {timeout:?}, {} of {count} tasks of {name} run",
-                tasks.len()
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+        Ok(if tasks.len() == count {
+            Ok(tasks)
+        } else {
+            Err(format!("{} of {count} tasks of {name} run", tasks.len()))
+        })
+    })
+    .await
 }
