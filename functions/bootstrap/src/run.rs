@@ -59,7 +59,8 @@ pub async fn run(
     deadline: Duration,
 ) -> Result<Booted, BootstrapError> {
     let mut progress = Progress {
-        waiting_for: "nothing yet".to_owned(),
+        // Until a round gets as far as deciding: every call so far failed.
+        waiting_for: "DynamoDB and the engine to answer".to_owned(),
         ..Progress::default()
     };
     let rounds = retrying(deadline, async || {
