@@ -1,5 +1,9 @@
 //! Why an adapter call failed. Each variant names the call and keeps its cause.
 
+/// What every AWS SDK error tells of the service's answer (one trait, re-exported by each
+/// SDK crate).
+pub(crate) use aws_sdk_dynamodb::error::ProvideErrorMetadata;
+
 /// The causes of an error, outermost first (what `Error::sources` will give once stable).
 pub fn causes<'a>(
     error: &'a (dyn std::error::Error + 'static),
@@ -14,6 +18,35 @@ pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
         .map(ToString::to_string)
         .collect::<Vec<_>>()
         .join(": ")
+}
+
+/// The cause of a failed AWS SDK call as an operator reads it: each message of its chain
+/// once (the SDK states a service's message at two levels), the service's error code and
+/// message when the chain lacks them, and the request id. Not the SDK's
+/// `DisplayErrorContext`, which adds the whole raw HTTP response, headers and all, to
+/// every log line.
+pub(crate) fn sdk_cause<E>(error: E) -> Box<dyn std::error::Error + Send + Sync>
+where
+    E: std::error::Error + ProvideErrorMetadata + Send + Sync + 'static,
+{
+    let mut messages = vec![error.to_string()];
+    for cause in causes(&error) {
+        let message = cause.to_string();
+        if messages.last() != Some(&message) {
+            messages.push(message);
+        }
+    }
+    let mut text = messages.join(": ");
+    let meta = error.meta();
+    for detail in [meta.code(), meta.message()].into_iter().flatten() {
+        if !text.contains(detail) {
+            text.push_str(&format!(": {detail}"));
+        }
+    }
+    if let Some(id) = meta.extra("aws_request_id") {
+        text.push_str(&format!(" (request id {id})"));
+    }
+    text.into()
 }
 
 /// A failure of the outside world, as the adapters meet it.
@@ -120,4 +153,46 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_dynamodb::error::{ErrorMetadata, SdkError};
+    use aws_sdk_dynamodb::operation::get_item::GetItemError;
+    use aws_sdk_dynamodb::types::error::ResourceNotFoundException;
+
+    #[test]
+    fn a_service_error_reads_as_its_message_once_and_its_request_id_without_the_raw_response() {
+        let meta = ErrorMetadata::builder()
+            .code("ResourceNotFoundException")
+            .message("Requested resource not found")
+            .custom("aws_request_id", "req-1")
+            .build();
+        let service = GetItemError::ResourceNotFoundException(
+            ResourceNotFoundException::builder()
+                .message("Requested resource not found")
+                .meta(meta)
+                .build(),
+        );
+        let error: SdkError<GetItemError, String> =
+            SdkError::service_error(service, "RAW RESPONSE".to_owned());
+        let cause = sdk_cause(error).to_string();
+        assert!(!cause.contains("RAW RESPONSE"), "{cause}");
+        assert_eq!(
+            cause.matches("Requested resource not found").count(),
+            1,
+            "{cause}"
+        );
+        assert!(cause.contains("ResourceNotFoundException"), "{cause}");
+        assert!(cause.ends_with(" (request id req-1)"), "{cause}");
+    }
+
+    #[test]
+    fn a_timeout_reads_as_what_timed_out() {
+        let error: SdkError<GetItemError, String> = SdkError::timeout_error("connect timed out");
+        let cause = sdk_cause(error).to_string();
+        assert!(cause.contains("connect timed out"), "{cause}");
+        assert!(!cause.contains("request id"), "{cause}");
+    }
 }

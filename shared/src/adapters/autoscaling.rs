@@ -1,7 +1,7 @@
 //! [`LifecycleHooks`] over Auto Scaling, with `aws-sdk-autoscaling`.
 
 use aws_sdk_autoscaling::Client;
-use aws_sdk_autoscaling::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_autoscaling::error::{ProvideErrorMetadata, SdkError};
 
 use crate::drain::{ActionResult, ActionStatus};
 use crate::error::Error;
@@ -32,12 +32,12 @@ fn is_no_active_action<E: ProvideErrorMetadata, R>(error: &SdkError<E, R>) -> bo
 
 fn failed<E, R>(call: &'static str, error: SdkError<E, R>) -> Error
 where
-    E: std::error::Error + Send + Sync + 'static,
+    E: std::error::Error + crate::error::ProvideErrorMetadata + Send + Sync + 'static,
     R: std::fmt::Debug + Send + Sync + 'static,
 {
     Error::AutoScaling {
         call,
-        source: DisplayErrorContext(error).to_string().into(),
+        source: crate::error::sdk_cause(error),
     }
 }
 

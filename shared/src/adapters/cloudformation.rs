@@ -3,7 +3,6 @@
 //! `WaitOnResourceSignals` wait for.
 
 use aws_sdk_cloudformation::Client;
-use aws_sdk_cloudformation::error::DisplayErrorContext;
 use aws_sdk_cloudformation::types::ResourceSignalStatus;
 
 use crate::error::Error;
@@ -31,7 +30,7 @@ pub async fn signal(
         .await
         .map_err(|e| Error::CloudFormation {
             call: "SignalResource",
-            source: DisplayErrorContext(e).to_string().into(),
+            source: crate::error::sdk_cause(e),
         })?;
     Ok(())
 }

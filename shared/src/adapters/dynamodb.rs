@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use crate::cluster::{ClusterRecord, JoinToken, Swarm};
@@ -36,12 +36,12 @@ impl DynamoStore {
 
 fn failed<E, R>(call: &'static str, error: SdkError<E, R>) -> Error
 where
-    E: std::error::Error + Send + Sync + 'static,
+    E: std::error::Error + crate::error::ProvideErrorMetadata + Send + Sync + 'static,
     R: std::fmt::Debug + Send + Sync + 'static,
 {
     Error::DynamoDb {
         call,
-        source: DisplayErrorContext(error).to_string().into(),
+        source: crate::error::sdk_cause(error),
     }
 }
 

@@ -4,7 +4,6 @@
 //! holding `{}`, which reads here as "not made yet".
 
 use aws_sdk_secretsmanager::Client;
-use aws_sdk_secretsmanager::error::DisplayErrorContext;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -22,13 +21,13 @@ const EMPTY: &str = "{}";
 /// How a call on the secret `id` failed (never with its value).
 fn failed<E>(call: &'static str, id: &str) -> impl FnOnce(E) -> Error
 where
-    E: std::error::Error + Send + Sync + 'static,
+    E: std::error::Error + crate::error::ProvideErrorMetadata + Send + Sync + 'static,
 {
     let secret = id.to_owned();
     move |error| Error::SecretsManager {
         call,
         secret,
-        source: DisplayErrorContext(error).to_string().into(),
+        source: crate::error::sdk_cause(error),
     }
 }
 

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use aws_sdk_sqs::Client;
-use aws_sdk_sqs::error::{DisplayErrorContext, SdkError};
+use aws_sdk_sqs::error::SdkError;
 use aws_sdk_sqs::types::MessageSystemAttributeName;
 
 use crate::error::Error;
@@ -27,12 +27,12 @@ impl SqsQueue {
 
 fn failed<E, R>(call: &'static str, error: SdkError<E, R>) -> Error
 where
-    E: std::error::Error + Send + Sync + 'static,
+    E: std::error::Error + crate::error::ProvideErrorMetadata + Send + Sync + 'static,
     R: std::fmt::Debug + Send + Sync + 'static,
 {
     Error::Sqs {
         call,
-        source: DisplayErrorContext(error).to_string().into(),
+        source: crate::error::sdk_cause(error),
     }
 }
 
