@@ -409,13 +409,6 @@ pub async fn create_queue(sqs: &Sqs, name: &str) -> Result<(String, String)> {
     Ok((queue_url, queue_arn))
 }
 
-/// The emulator's state dump (`GET /emulator/state`).
-pub fn emulator_state() -> Result<serde_json::Value> {
-    let addr = ([127, 0, 0, 1], testbed::layout::AUTOSCALING_PORT).into();
-    let (_, body) = testbed::http::get(addr, "/emulator/state", Duration::from_secs(5))?;
-    Ok(serde_json::from_str(&body)?)
-}
-
 /// The emulator's history lines of one instance.
 pub async fn history_of(instance_id: &str) -> Result<Vec<String>> {
     Ok(history_events(instance_id)
@@ -427,7 +420,7 @@ pub async fn history_of(instance_id: &str) -> Result<Vec<String>> {
 
 /// The emulator's history of one instance, with the time of each event.
 pub async fn history_events(instance_id: &str) -> Result<Vec<(DateTime<Utc>, String)>> {
-    emulator_state()?["history"]
+    testbed::autoscaling::state()?["history"]
         .as_array()
         .context("no history")?
         .iter()

@@ -7,7 +7,6 @@
 //! Down nodes left behind, time per node, the processor's overhead per drain.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -18,9 +17,9 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use testbed::{Testbed, balancer, layout, service};
 
-use crate::fixture::emulator_state;
 use crate::load::{Load, Sample};
 use crate::timeline::Span;
+use testbed::autoscaling::{addr as emulator, state as emulator_state};
 
 /// The test bed's groups, in the order they are updated: managers first, as CloudFormation
 /// would find them in the template.
@@ -121,10 +120,6 @@ struct Watch {
 struct Watched {
     watches: Vec<Watch>,
     task_starts: HashMap<String, DateTime<Utc>>,
-}
-
-fn emulator() -> SocketAddr {
-    ([127, 0, 0, 1], layout::AUTOSCALING_PORT).into()
 }
 
 /// Runs the rolling upgrade of both groups under load; `progress` hears each change.

@@ -69,7 +69,7 @@ async fn a_manager_and_a_worker_replaced_under_load_fail_no_request_keep_quorum_
     // The load balancer's order, as Auto Scaling keeps it with a target group: an old node
     // leaves it before its termination hook runs; a new one enters it at the end of its
     // launch hook, before it is in service.
-    let state = e2e::fixture::emulator_state()?;
+    let state = testbed::autoscaling::state()?;
     for group in e2e::rolling::GROUPS {
         for step in state["rolling"][group]["steps"]
             .as_array()

@@ -308,11 +308,22 @@ pub fn imds_endpoint() -> String {
     format!("http://{}:{}", layout::gateway(), layout::IMDS_PORT)
 }
 
+/// The emulator's own API (`/emulator/...`), on loopback.
+pub fn addr() -> SocketAddr {
+    ([127, 0, 0, 1], layout::AUTOSCALING_PORT).into()
+}
+
 /// Whether the emulator answers.
 pub fn answers() -> bool {
-    let addr = ([127, 0, 0, 1], layout::AUTOSCALING_PORT).into();
     matches!(
-        crate::http::get(addr, "/emulator/state", std::time::Duration::from_secs(5)),
+        crate::http::get(addr(), "/emulator/state", std::time::Duration::from_secs(5)),
         Ok((200, _))
     )
+}
+
+/// The emulator's state dump (`GET /emulator/state`): groups, instances, their history, the
+/// rolling updates.
+pub fn state() -> Result<serde_json::Value> {
+    let (_, body) = crate::http::get(addr(), "/emulator/state", std::time::Duration::from_secs(5))?;
+    Ok(serde_json::from_str(&body)?)
 }
