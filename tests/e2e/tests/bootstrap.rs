@@ -385,6 +385,7 @@ async fn a_worker_whose_first_recorded_manager_accepts_but_never_answers_joins_t
     // manager, or a terminated manager's address given to another machine. Docker joins
     // through the first address only, times out after 20 s and keeps trying it for good.
     let silent = tokio::net::TcpListener::bind((testbed::layout::gateway(), 2377)).await?;
+    let address = silent.local_addr()?.to_string();
     let holder = tokio::spawn(async move {
         let mut held = Vec::new();
         while let Ok((socket, _)) = silent.accept().await {
@@ -394,8 +395,7 @@ async fn a_worker_whose_first_recorded_manager_accepts_but_never_answers_joins_t
     let dynamodb = aws_sdk_dynamodb::Client::new(&e2e::sdk_config().await?);
     let table = format!("e2e-boot-silent-{}", std::process::id());
     create_table(&dynamodb, &table).await?;
-    let silent = format!("{}:2377", testbed::layout::gateway());
-    let manager = record_the_test_beds_swarm(&dynamodb, &table, Some(silent)).await?;
+    let manager = record_the_test_beds_swarm(&dynamodb, &table, Some(address)).await?;
     let script = user_data("worker", &table)?;
     let workers = Fixture::create("silent-w", 1, Launch::UserData(&script), "worker").await?;
     let outcome = async {

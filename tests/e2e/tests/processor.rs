@@ -122,31 +122,32 @@ async fn wait_drain_started(manager: &Docker, node_id: &str) -> Result<()> {
     .await
 }
 
-/// Hooks the fixture's group, terminates its one instance, and checks the processor drained
-/// it: the node removed from the test bed's swarm (the log says so), the action completed
-/// exactly once.
-async fn terminate_one_and_see_it_drained(
-    fixture: &Fixture,
-    processor: &ProcessorProcess,
-) -> Result<()> {
-    fixture
-        .put_hook("drain", TERMINATING, 600, "ABANDON")
-        .await?;
-    let instance = fixture.wait_in_service(1).await?.remove(0);
-    let manager = Testbed::load()?.manager().await?;
-    workload::wait_joined(&manager, std::slice::from_ref(&instance)).await?;
-    fixture.terminate(&instance).await?;
-    fixture
-        .wait_state(&instance, None, Duration::from_secs(60))
-        .await?;
-    completed_once(&instance).await?;
-    out_of_the_swarm(&manager, &instance).await?;
-    ensure!(
-        processor.logged().contains("removing the node"),
-        "{}",
-        processor.logged()
-    );
-    Ok(())
+/// A group `name` of one worker, with a processor started with `env` on it: terminates the
+/// worker and checks the processor drained it: the node removed from the test bed's swarm
+/// (the log says so), the action completed exactly once. Returns the processor's log.
+async fn one_terminated_and_drained(name: &str, env: &[(&str, &str)]) -> Result<String> {
+    let fixture = Fixture::new(name, 1, Some(JOIN)).await?;
+    let outcome = async {
+        let processor = ProcessorProcess::start(&fixture, env)?;
+        fixture
+            .put_hook("drain", TERMINATING, 600, "ABANDON")
+            .await?;
+        let instance = fixture.wait_in_service(1).await?.remove(0);
+        let manager = Testbed::load()?.manager().await?;
+        workload::wait_joined(&manager, std::slice::from_ref(&instance)).await?;
+        fixture.terminate(&instance).await?;
+        fixture
+            .wait_state(&instance, None, Duration::from_secs(60))
+            .await?;
+        completed_once(&instance).await?;
+        out_of_the_swarm(&manager, &instance).await?;
+        let log = processor.logged();
+        ensure!(log.contains("removing the node"), "{log}");
+        Ok(log)
+    }
+    .await;
+    fixture.remove().await?;
+    outcome
 }
 
 #[tokio::test]
@@ -479,26 +480,18 @@ async fn malformed_and_foreign_messages_mixed_with_a_good_one_neither_crash_nor_
 #[tokio::test]
 async fn the_processor_reaches_the_managers_over_mutual_tls_past_a_dead_endpoint() -> Result<()> {
     let bed = Testbed::load()?;
-    let fixture = Fixture::new("tls", 1, Some(JOIN)).await?;
-    let outcome = async {
-        // A first endpoint where nothing answers, then the managers' TLS ports.
-        let hosts: Vec<String> = std::iter::once("tcp://10.77.0.250:2376".to_owned())
-            .chain(bed.managers().map(testbed::Node::docker_tls_host))
-            .collect();
-        let client = testbed::tls::client_dir();
-        let hosts = hosts.join(",");
-        let processor = ProcessorProcess::start(
-            &fixture,
-            &[
-                ("DOCKER_HOSTS", hosts.as_str()),
-                ("DOCKER_CERT_PATH", &client.display().to_string()),
-            ],
-        )?;
-        terminate_one_and_see_it_drained(&fixture, &processor).await
-    }
-    .await;
-    fixture.remove().await?;
-    outcome
+    // A first endpoint where nothing answers, then the managers' TLS ports.
+    let hosts: Vec<String> = std::iter::once("tcp://10.77.0.250:2376".to_owned())
+        .chain(bed.managers().map(testbed::Node::docker_tls_host))
+        .collect();
+    let client = testbed::tls::client_dir();
+    let hosts = hosts.join(",");
+    let env = [
+        ("DOCKER_HOSTS", hosts.as_str()),
+        ("DOCKER_CERT_PATH", &client.display().to_string()),
+    ];
+    one_terminated_and_drained("tls", &env).await?;
+    Ok(())
 }
 
 #[tokio::test]
@@ -641,24 +634,16 @@ async fn sigterm_mid_drain_releases_the_message_at_once_and_another_processor_fi
 #[tokio::test]
 async fn the_processor_finds_the_managers_in_the_cluster_record_and_its_certificate_in_a_secret()
 -> Result<()> {
-    let fixture = Fixture::new("directory", 1, Some(JOIN)).await?;
-    let outcome = async {
-        // No DOCKER_HOSTS: the managers come from the record the bootstrap wrote, and the
-        // client certificate from its secret, as the stack configures the Lambda function.
-        let secret = e2e::secrets::put_client_certificate("directory").await?;
-        let processor = ProcessorProcess::start(
-            &fixture,
-            &[
-                ("DOCKER_HOSTS", ""),
-                ("CLUSTER_TABLE", testbed::layout::CLUSTER_TABLE),
-                ("DOCKER_TLS_SECRET", secret.as_str()),
-            ],
-        )?;
-        terminate_one_and_see_it_drained(&fixture, &processor).await
-    }
-    .await;
-    fixture.remove().await?;
-    outcome
+    // No DOCKER_HOSTS: the managers come from the record the bootstrap wrote, and the client
+    // certificate from its secret, as the stack configures the Lambda function.
+    let secret = e2e::secrets::put_client_certificate("directory").await?;
+    let env = [
+        ("DOCKER_HOSTS", ""),
+        ("CLUSTER_TABLE", testbed::layout::CLUSTER_TABLE),
+        ("DOCKER_TLS_SECRET", secret.as_str()),
+    ];
+    one_terminated_and_drained("directory", &env).await?;
+    Ok(())
 }
 
 #[tokio::test]
@@ -666,29 +651,23 @@ async fn a_manager_of_another_swarm_named_first_is_never_used_and_the_node_is_dr
 -> Result<()> {
     // A node of the test bed that is the lone manager of a swarm of its own.
     let foreign = Testbed::allocate_node(testbed::Role::Worker)?;
-    let fixture = Fixture::new("foreign", 1, Some(JOIN)).await?;
     let outcome = async {
         foreign.provision().await?;
         swarm_aws::adapters::engine::LocalEngine::connect(&foreign.docker_host())?
             .init(&foreign.ip.to_string(), None)
             .await?;
         let hosts = format!("{},{}", foreign.docker_host(), e2e::manager_sockets()?);
-        let processor = ProcessorProcess::start(
-            &fixture,
-            &[
-                ("DOCKER_HOSTS", hosts.as_str()),
-                ("CLUSTER_TABLE", testbed::layout::CLUSTER_TABLE),
-            ],
-        )?;
-        terminate_one_and_see_it_drained(&fixture, &processor).await?;
+        let env = [
+            ("DOCKER_HOSTS", hosts.as_str()),
+            ("CLUSTER_TABLE", testbed::layout::CLUSTER_TABLE),
+        ];
+        let log = one_terminated_and_drained("foreign", &env).await?;
         // Through the foreign manager the node would have looked absent, and the action been
         // completed at once with nothing drained and nothing removed.
-        let log = processor.logged();
         ensure!(log.contains("draining the node"), "{log}");
         Ok(())
     }
     .await;
-    fixture.remove().await?;
     Testbed::destroy_node(&foreign.name)?;
     outcome
 }
