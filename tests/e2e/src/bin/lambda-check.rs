@@ -5,6 +5,14 @@
 //!
 //! A binary, not a test: `cargo lambda watch` builds with cargo, which waits on the build
 //! lock a running `cargo test` holds. `scripts/test.sh` runs it after the tests.
+//!
+//! `cargo lambda watch` starts a function instance with `cargo run --package lifecycle --bin
+//! lifecycle` when the first invocation arrives, and answers 408 when that instance has not
+//! answered within `--timeout`. `cargo run` of one package unifies features over that package
+//! alone, so it is a build of its own, not the workspace build `scripts/test.sh` made: on a
+//! fresh clone it takes minutes. So the check builds exactly that first, then waits until the
+//! function instance answers a harmless invocation (a test notification), and only then sends
+//! the batch it checks.
 
 use anyhow::{Context, Result, ensure};
 use e2e::fixture::{Fixture, JOIN, TERMINATING, history_of};
@@ -17,6 +25,13 @@ use testbed::Testbed;
 
 /// The port `cargo lambda watch` serves on.
 const PORT: u16 = 9011;
+
+/// The function `cargo lambda watch` runs, as cargo's arguments.
+const FUNCTION: [&str; 4] = ["--package", "lifecycle", "--bin", "lifecycle"];
+
+/// How long the function instance may take to answer its first invocation: `cargo lambda
+/// watch` builds it then, if its build is not fresh.
+const READY_TIMEOUT: Duration = Duration::from_secs(600);
 
 #[tokio::main]
 async fn main() -> Result<()> {
@@ -59,16 +74,26 @@ async fn check(fixture: &Fixture) -> Result<()> {
         std::env::var("PATH").unwrap_or_default()
     );
     let log = fs::File::create(logs.join("lambda-watch.log"))?;
+    // The same build `cargo lambda watch` runs (its `cargo run` takes the same package, binary
+    // and profile), so that the function instance starts in seconds, not in minutes.
+    let built = Command::new("cargo")
+        .args(["build", "--locked"])
+        .args(FUNCTION)
+        .current_dir(&workspace)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log.try_clone()?)
+        .status()
+        .context("cannot run cargo build")?;
+    ensure!(
+        built.success(),
+        "`cargo build {}` failed: see {}",
+        FUNCTION.join(" "),
+        logs.join("lambda-watch.log").display()
+    );
     let mut watch = Command::new("cargo")
-        .args([
-            "lambda",
-            "watch",
-            "--package",
-            "lifecycle",
-            "--bin",
-            "lifecycle",
-            "--ignore-changes",
-        ])
+        .args(["lambda", "watch", "--ignore-changes"])
+        .args(FUNCTION)
         .args([
             "--invoke-port",
             &PORT.to_string(),
@@ -137,15 +162,63 @@ async fn invoke(
             "awsRegion": "us-east-1",
         })
     };
+    let test_notification = r#"{"Event":"autoscaling:TEST_NOTIFICATION"}"#;
+    // A port that answers is not a function that answers: the instance starts (and, if its
+    // build is stale, builds) on the first invocation. A test notification is harmless however
+    // often it arrives, also when an answer came too late and it is handed over again.
+    let warm_up = serde_json::json!({"Records": [record("m-warm-up", test_notification)]});
+    let mut attempts = 0;
+    e2e::wait::until(READY_TIMEOUT, Duration::from_secs(1), async || {
+        attempts += 1;
+        let (status, body) = post(addr, &warm_up).await?;
+        Ok(if status == 200 {
+            Ok(())
+        } else {
+            Err(format!(
+                "the function instance never answered a test notification: \
+                 {attempts} invocation(s), the last answered {status}: {body}"
+            ))
+        })
+    })
+    .await?;
     let foreign = e2e::fixture::foreign_action();
     let event = serde_json::json!({"Records": [
         record("m-bad", "not json"),
-        record("m-test", r#"{"Event":"autoscaling:TEST_NOTIFICATION"}"#),
+        record("m-test", test_notification),
         record("m-foreign", &foreign),
         record("m-ours", &fixture.notification_body(action)),
     ]});
-    // curl, as an SQS event source would post it: cargo-lambda's runtime server mishandles
-    // an HTTP/1.0 client (the function then dies on a malformed `/next`).
+    let (status, body) = post(addr, &event).await?;
+    ensure!(status == 200, "the invocation answered {status}: {body}");
+    let response: serde_json::Value =
+        serde_json::from_str(&body).with_context(|| format!("not JSON: {body}"))?;
+    let failures: Vec<&str> = response["batchItemFailures"]
+        .as_array()
+        .context("no batchItemFailures")?
+        .iter()
+        .filter_map(|f| f["itemIdentifier"].as_str())
+        .collect();
+    ensure!(
+        failures == ["m-bad"],
+        "reported {failures:?}, expected only m-bad: {body}"
+    );
+    fixture
+        .wait_state(instance, None, Duration::from_secs(30))
+        .await?;
+    let completed = history_of(instance)
+        .await?
+        .iter()
+        .filter(|h| h.ends_with("completed with CONTINUE"))
+        .count();
+    ensure!(completed == 1, "{:?}", history_of(instance).await?);
+    Ok(())
+}
+
+/// Invokes the function with `event` through the invoke endpoint of `cargo lambda watch`, and
+/// returns the HTTP status and body. With curl, as an SQS event source would post it:
+/// cargo-lambda's runtime server mishandles an HTTP/1.0 client (the function then dies on a
+/// malformed `/next`).
+async fn post(addr: SocketAddr, event: &serde_json::Value) -> Result<(u16, String)> {
     let url = format!("http://{addr}/2015-03-31/functions/lifecycle/invocations");
     let event_file = std::env::temp_dir().join(format!("lambda-check-{}.json", std::process::id()));
     fs::write(&event_file, event.to_string())?;
@@ -170,28 +243,11 @@ async fn invoke(
     fs::remove_file(&event_file)?;
     let text = String::from_utf8_lossy(&output.stdout);
     let (body, status) = text.rsplit_once('\n').context("no status from curl")?;
-    let status: u16 = status.trim().parse().unwrap_or(0);
-    ensure!(status == 200, "the invocation answered {status}: {body}");
-    let response: serde_json::Value =
-        serde_json::from_str(body).with_context(|| format!("not JSON: {body}"))?;
-    let failures: Vec<&str> = response["batchItemFailures"]
-        .as_array()
-        .context("no batchItemFailures")?
-        .iter()
-        .filter_map(|f| f["itemIdentifier"].as_str())
-        .collect();
-    ensure!(
-        failures == ["m-bad"],
-        "reported {failures:?}, expected only m-bad: {body}"
-    );
-    fixture
-        .wait_state(instance, None, Duration::from_secs(30))
-        .await?;
-    let completed = history_of(instance)
-        .await?
-        .iter()
-        .filter(|h| h.ends_with("completed with CONTINUE"))
-        .count();
-    ensure!(completed == 1, "{:?}", history_of(instance).await?);
-    Ok(())
+    // curl prints 000 when it got no answer at all (its stderr says why).
+    let body = if body.is_empty() {
+        String::from_utf8_lossy(&output.stderr).trim().to_owned()
+    } else {
+        body.to_owned()
+    };
+    Ok((status.trim().parse().unwrap_or(0), body))
 }
