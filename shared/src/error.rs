@@ -12,12 +12,15 @@ pub fn causes<'a>(
 }
 
 /// The causes of an error, outermost first, joined: `tracing` shows only `Display`, and a
-/// top line such as "`swarm join` failed" says nothing without them.
-pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    causes(error)
+/// top line such as "`swarm join` failed" says nothing without them. `None` when the error
+/// has no cause, so that a log line leaves the field out rather than end in `cause=""`
+/// (`tracing` records nothing for a `None` field).
+pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> Option<String> {
+    let chain = causes(error)
         .map(ToString::to_string)
         .collect::<Vec<_>>()
-        .join(": ")
+        .join(": ");
+    (!chain.is_empty()).then_some(chain)
 }
 
 /// The cause of a failed AWS SDK call as an operator reads it: each message of its chain

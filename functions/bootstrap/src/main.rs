@@ -180,7 +180,7 @@ async fn boot() -> Result<String, BootstrapError> {
             }
             // The node's state is what matters; CloudFormation times out on a lost signal.
             Err(error) => {
-                tracing::warn!(step = "signal", instance_id = %me.instance_id, error = %error, cause = swarm_aws::error::error_chain(&error), "cannot signal CloudFormation")
+                tracing::warn!(step = "signal", instance_id = %me.instance_id, error = %error, cause = swarm_aws::error::error_chain(&error).as_deref(), "cannot signal CloudFormation")
             }
         }
     }

@@ -37,7 +37,7 @@ pub async fn retrying<T>(
             Ok(Some(value)) => return Ok(Rounds::Done(value)),
             Ok(None) => {}
             Err(BootstrapError::Adapter(error)) if retried(&error) => {
-                tracing::warn!(step = "retry", error = %error, cause = error_chain(&error), "a call failed: retrying");
+                tracing::warn!(step = "retry", error = %error, cause = error_chain(&error).as_deref(), "a call failed: retrying");
                 last_error = Some(Box::new(error));
                 tokio::time::sleep(PAUSE).await;
             }

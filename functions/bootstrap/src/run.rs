@@ -185,7 +185,7 @@ async fn round(
                     Ok(Some(Booted::Joined(swarm.id.clone())))
                 }
                 Err(error) => {
-                    tracing::warn!(step = "join", error = %error, cause = error_chain(&error), managers = managers.join(","), "cannot join yet: retrying");
+                    tracing::warn!(step = "join", error = %error, cause = error_chain(&error).as_deref(), managers = managers.join(","), "cannot join yet: retrying");
                     progress.waiting_for = format!("a manager of swarm {} to answer", swarm.id);
                     progress.join_failed = true;
                     progress.join_failure =

@@ -52,7 +52,7 @@ pub async fn handle<S: SwarmNodes, H: LifecycleHooks, Q: Queue>(
                             false
                         }
                         Err(error) => {
-                            tracing::error!(error = %error, cause = error_chain(&error), "step failed; the record comes back");
+                            tracing::error!(error = %error, cause = error_chain(&error).as_deref(), "step failed; the record comes back");
                             false
                         }
                     }

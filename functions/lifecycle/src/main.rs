@@ -131,7 +131,10 @@ async fn read_tls_secret(sdk: &aws_config::SdkConfig, id: &str) -> Result<Issued
         }),
         Err(error) => Err(ConfigError::Invalid {
             var: vars::DOCKER_TLS_SECRET,
-            reason: format!("{error}: {}", swarm_aws::error::error_chain(&error)),
+            reason: match swarm_aws::error::error_chain(&error) {
+                Some(chain) => format!("{error}: {chain}"),
+                None => error.to_string(),
+            },
         }),
     }
 }
@@ -187,18 +190,28 @@ async fn lambda(config: Config) -> ExitCode {
     }
 }
 
+/// Reads message bodies from standard input, one per line, and says what it would do with
+/// each. A line that is not UTF-8 is one rejected body among the others, named by its line
+/// number: the lines after it are still read.
 fn triage(config: &Config) -> ExitCode {
     let mut rejected = false;
-    for (index, line) in std::io::stdin().lock().lines().enumerate() {
-        let Ok(line) = line else {
-            eprintln!("lifecycle: standard input is not readable text");
-            return ExitCode::from(2);
+    for (index, line) in std::io::stdin().lock().split(b'\n').enumerate() {
+        let line = match line {
+            Ok(line) => line,
+            Err(error) => {
+                eprintln!("lifecycle: cannot read standard input: {error}");
+                return ExitCode::from(2);
+            }
         };
-        if line.trim().is_empty() {
+        let line = line.strip_suffix(b"\r").unwrap_or(&line);
+        if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        let triage = Triage::of_body(line.as_bytes(), config);
-        triage.log(&format!("stdin:{}", index + 1), &line);
+        let triage = Triage::of_body(line, config);
+        triage.log(
+            &format!("stdin:{}", index + 1),
+            &String::from_utf8_lossy(line),
+        );
         rejected |= matches!(triage, Triage::Reject(_));
     }
     if rejected {

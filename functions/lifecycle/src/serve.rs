@@ -58,7 +58,7 @@ pub async fn serve<Q, S, H>(
         let messages = match received {
             Ok(messages) => messages,
             Err(error) => {
-                tracing::error!(error = %error, cause = error_chain(&error), "cannot receive from the queue");
+                tracing::error!(error = %error, cause = error_chain(&error).as_deref(), "cannot receive from the queue");
                 tokio::time::sleep(Duration::from_secs(1)).await;
                 continue;
             }
@@ -129,7 +129,7 @@ async fn handle<Q, S, H>(
             loop {
                 tokio::time::sleep(visibility / 2).await;
                 if let Err(error) = queue.show_again(&message.receipt_handle, visibility).await {
-                    tracing::warn!(error = %error, cause = error_chain(&error), "cannot renew the message's visibility");
+                    tracing::warn!(error = %error, cause = error_chain(&error).as_deref(), "cannot renew the message's visibility");
                 }
             }
         };
@@ -145,7 +145,7 @@ async fn handle<Q, S, H>(
                     show_again(queue, message, RETRY_AFTER).await;
                 }
                 Err(error) => {
-                    tracing::error!(error = %error, cause = error_chain(&error), "step failed; the message comes back in {RETRY_AFTER:?}");
+                    tracing::error!(error = %error, cause = error_chain(&error).as_deref(), "step failed; the message comes back in {RETRY_AFTER:?}");
                     show_again(queue, message, RETRY_AFTER).await;
                 }
             },
@@ -165,12 +165,12 @@ async fn handle<Q, S, H>(
 async fn delete<Q: Queue>(queue: &Q, message: &Received) {
     if let Err(error) = queue.delete(&message.receipt_handle).await {
         // It comes back; handling it again is harmless.
-        tracing::warn!(error = %error, cause = error_chain(&error), "cannot delete the message");
+        tracing::warn!(error = %error, cause = error_chain(&error).as_deref(), "cannot delete the message");
     }
 }
 
 async fn show_again<Q: Queue>(queue: &Q, message: &Received, after: Duration) {
     if let Err(error) = queue.show_again(&message.receipt_handle, after).await {
-        tracing::warn!(error = %error, cause = error_chain(&error), "cannot change the message's visibility");
+        tracing::warn!(error = %error, cause = error_chain(&error).as_deref(), "cannot change the message's visibility");
     }
 }

@@ -87,12 +87,30 @@ impl Triage {
                 message_id,
                 step = "reject",
                 error = %error,
-                cause = error_chain(error),
-                body,
+                cause = error_chain(error).as_deref(),
+                body_bytes = body.len(),
+                body = &*logged_body(body),
                 "malformed message kept for the dead-letter queue"
             ),
         }
     }
+}
+
+/// The most of a rejected body one log line carries. CloudWatch Logs cuts an event at 256 KB,
+/// and a line that large buries every other; the first few KiB say who sent it.
+pub const LOGGED_BODY_BYTES: usize = 4096;
+
+/// The body as logged: whole up to [`LOGGED_BODY_BYTES`], else its prefix (cut on a character
+/// boundary) and `…`; the log line gives the whole size beside it.
+fn logged_body(body: &str) -> std::borrow::Cow<'_, str> {
+    if body.len() <= LOGGED_BODY_BYTES {
+        return body.into();
+    }
+    let mut end = LOGGED_BODY_BYTES;
+    while !body.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &body[..end]).into()
 }
 
 #[cfg(test)]
@@ -170,6 +188,10 @@ mod tests {
         let Triage::Reject(error) = Triage::of_body(br#"{"LifecycleTransition":"autoscaling:EC2_INSTANCE_TERMINATING","EC2InstanceId":"x"}"#, &config()) else {
             panic!("expected a rejection");
         };
-        assert!(error_chain(&error).contains("must start with `i-`"));
+        assert!(
+            error_chain(&error)
+                .unwrap_or_default()
+                .contains("must start with `i-`")
+        );
     }
 }

@@ -44,6 +44,20 @@ pub enum ParseError {
         /// What was expected and what was found.
         reason: String,
     },
+    /// SNS's envelope whose `Message` string is not JSON.
+    #[error("the SNS notification's `Message` is not JSON")]
+    SnsMessageNotJson {
+        /// The JSON parser's complaint, with line and column.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// SNS's envelope whose `Message` is not a lifecycle notification; the source says why.
+    #[error("the SNS notification's `Message` is not a lifecycle notification")]
+    InSnsMessage {
+        /// What is wrong with the `Message` (boxed: the error is recursive).
+        #[source]
+        source: Box<ParseError>,
+    },
     /// An EventBridge event of a source or type the processor does not handle.
     #[error("unsupported EventBridge event `{detail_type}` from `{source_name}`")]
     UnsupportedEvent {
@@ -98,4 +112,16 @@ pub(crate) fn json_kind(value: &serde_json::Value) -> &'static str {
         serde_json::Value::Array(_) => "array",
         serde_json::Value::Object(_) => "object",
     }
+}
+
+/// The JSON kind of a value with its article (`an object`, `a string`), for "found ..." in
+/// error messages.
+pub(crate) fn a_json_kind(value: &serde_json::Value) -> String {
+    let kind = json_kind(value);
+    let article = if kind.starts_with(['a', 'o']) {
+        "an"
+    } else {
+        "a"
+    };
+    format!("{article} {kind}")
 }

@@ -1,6 +1,6 @@
 //! Events that an EventBridge rule forwards to the queue.
 
-use super::error::{json_kind, shorten};
+use super::error::{a_json_kind, shorten};
 use super::fields::Fields;
 use super::{Envelope, LifecycleMessage, ParseError, SpotInterruption, direct};
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
@@ -12,6 +12,12 @@ const TERMINATE_ACTION: &str = "EC2 Instance-terminate Lifecycle Action";
 const LAUNCH_ACTION: &str = "EC2 Instance-launch Lifecycle Action";
 const SPOT_WARNING: &str = "EC2 Spot Instance Interruption Warning";
 
+/// Whether `object` is an EventBridge event: every one has a `detail-type`, and no Auto
+/// Scaling notification has.
+pub(super) fn is_event(object: &Map<String, Value>) -> bool {
+    object.contains_key("detail-type")
+}
+
 pub(super) fn parse(object: Map<String, Value>) -> Result<LifecycleMessage, ParseError> {
     let event: EventBridgeEvent<Value> =
         serde_json::from_value(Value::Object(object)).map_err(|err| ParseError::UnknownShape {
@@ -20,7 +26,7 @@ pub(super) fn parse(object: Map<String, Value>) -> Result<LifecycleMessage, Pars
     let Value::Object(detail) = &event.detail else {
         return Err(ParseError::WrongType {
             field: "detail",
-            reason: format!("expected an object, found a {}", json_kind(&event.detail)),
+            reason: format!("expected an object, found {}", a_json_kind(&event.detail)),
         });
     };
     let detail = Fields(detail);

@@ -1,7 +1,7 @@
 //! Typed access to the fields of a JSON object, with errors that name the field.
 
 use super::ParseError;
-use super::error::{json_kind, shorten};
+use super::error::{a_json_kind, shorten};
 use crate::ids::InvalidId;
 use serde_json::{Map, Value};
 
@@ -17,7 +17,7 @@ impl<'a> Fields<'a> {
             Some(Value::String(s)) => Ok(Some(s)),
             Some(other) => Err(ParseError::WrongType {
                 field,
-                reason: format!("expected a string, found a {}", json_kind(other)),
+                reason: format!("expected a string, found {}", a_json_kind(other)),
             }),
         }
     }

@@ -6,7 +6,10 @@
 //! - a lifecycle hook whose notification target is the SQS queue itself (PascalCase fields);
 //! - `autoscaling:TEST_NOTIFICATION`, sent once when a hook is created;
 //! - the same lifecycle action routed through an EventBridge rule (payload under `detail`);
-//! - EC2's Spot interruption warning through EventBridge.
+//! - EC2's Spot interruption warning through EventBridge;
+//! - any of these published to an SNS topic that the queue subscribes to: SNS's envelope with
+//!   the notification as its string `Message` (raw message delivery off), or the notification
+//!   itself (raw delivery on).
 //!
 //! Unknown fields are ignored (AWS adds fields without notice); every required field that is
 //! missing or invalid is named in the error, so the log line of a rejected message says what is
@@ -16,6 +19,7 @@ mod direct;
 mod error;
 mod eventbridge;
 mod fields;
+mod sns;
 
 pub use error::ParseError;
 
@@ -81,6 +85,9 @@ pub enum Envelope {
     Direct,
     /// An EventBridge rule forwarded the Auto Scaling event to the queue.
     EventBridge,
+    /// The hook's notification target is an SNS topic, and the queue subscribes to it with raw
+    /// message delivery off (with it on, the body is the notification: [`Envelope::Direct`]).
+    Sns,
 }
 
 /// One pending lifecycle action of one instance.
@@ -137,7 +144,19 @@ pub fn parse_message(body: &[u8]) -> Result<LifecycleMessage, ParseError> {
             found: error::json_kind(&value),
         });
     };
-    if object.contains_key("detail-type") {
+    if sns::is_envelope(&object) {
+        sns::parse(object)
+    } else {
+        notification(object)
+    }
+}
+
+/// Parses a notification as Auto Scaling or EventBridge publish it, whether it reached the
+/// queue straight or inside SNS's envelope.
+fn notification(
+    object: serde_json::Map<String, serde_json::Value>,
+) -> Result<LifecycleMessage, ParseError> {
+    if eventbridge::is_event(&object) {
         eventbridge::parse(object)
     } else {
         direct::parse(object)

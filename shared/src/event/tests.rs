@@ -102,6 +102,137 @@ fn a_spot_interruption_warning_names_the_instance_and_the_action() {
 }
 
 #[test]
+fn an_sns_wrapped_termination_is_the_same_action_as_the_direct_one() {
+    let through_sns = action("terminate-sns.json");
+    assert_eq!(through_sns.envelope, Envelope::Sns);
+    let direct = action("terminate-direct.json");
+    assert_eq!(
+        through_sns,
+        LifecycleAction {
+            envelope: Envelope::Sns,
+            ..direct
+        }
+    );
+}
+
+#[test]
+fn an_sns_wrapped_test_notification_is_recognised_with_its_group() {
+    let message = parse_message(fixture("test-notification-sns.json").as_bytes()).expect("parses");
+    assert_eq!(
+        message,
+        LifecycleMessage::TestNotification {
+            group: Some("swarm-Workers-7QW3ER5TY".try_into().expect("valid"))
+        }
+    );
+}
+
+#[test]
+fn an_sns_wrapped_eventbridge_event_keeps_its_eventbridge_envelope() {
+    let event = fixture("terminate-eventbridge.json");
+    let body = with_field("terminate-sns.json", "Message", Some(event.into()));
+    let LifecycleMessage::Action(action) = parse_message(&body).expect("parses") else {
+        panic!("expected an action");
+    };
+    assert_eq!(action.envelope, Envelope::EventBridge);
+    assert_eq!(action.instance_id.as_str(), "i-0123456789abcdef1");
+}
+
+#[test]
+fn raw_sns_delivery_is_the_notification_itself() {
+    // With raw message delivery on, SNS puts the published text in the body unchanged.
+    let raw = serde_json::from_str::<serde_json::Value>(&fixture("terminate-sns.json"))
+        .expect("JSON")["Message"]
+        .as_str()
+        .expect("a string")
+        .to_owned();
+    assert_eq!(
+        parse_message(raw.as_bytes()).expect("parses"),
+        LifecycleMessage::Action(action("terminate-direct.json"))
+    );
+}
+
+#[test]
+fn an_sns_message_that_is_not_a_string_is_named() {
+    let object =
+        serde_json::from_str::<serde_json::Value>(&fixture("terminate-direct.json")).expect("JSON");
+    let body = with_field("terminate-sns.json", "Message", Some(object));
+    assert_eq!(
+        error_of(&body).to_string(),
+        "field `Message` has the wrong type: expected a string, found an object"
+    );
+    let body = with_field("terminate-sns.json", "Message", None);
+    assert_eq!(
+        error_of(&body).to_string(),
+        "required field `Message` is missing"
+    );
+}
+
+#[test]
+fn an_sns_message_that_is_not_json_or_not_an_object_is_named() {
+    let body = with_field("terminate-sns.json", "Message", Some("drain i-0abc".into()));
+    let err = error_of(&body);
+    assert!(
+        matches!(err, ParseError::SnsMessageNotJson { .. }),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "the SNS notification's `Message` is not JSON"
+    );
+    let cause = std::error::Error::source(&err).expect("cause").to_string();
+    assert!(cause.contains("line 1 column 1"), "{cause}");
+    let body = with_field("terminate-sns.json", "Message", Some("[1,2]".into()));
+    assert_eq!(
+        error_of(&body).to_string(),
+        "field `Message` has the wrong type: expected a JSON object in the string, found a JSON array"
+    );
+}
+
+#[test]
+fn an_sns_message_of_the_wrong_shape_says_what_is_wrong_inside_it() {
+    let mut inner: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(&fixture("terminate-direct.json")).expect("JSON");
+    inner.remove("LifecycleActionToken");
+    let body = with_field(
+        "terminate-sns.json",
+        "Message",
+        Some(serde_json::Value::Object(inner).to_string().into()),
+    );
+    let err = error_of(&body);
+    assert_eq!(
+        err.to_string(),
+        "the SNS notification's `Message` is not a lifecycle notification"
+    );
+    assert_eq!(
+        crate::error::error_chain(&err).as_deref(),
+        Some("required field `LifecycleActionToken` is missing")
+    );
+    let body = with_field(
+        "terminate-sns.json",
+        "Message",
+        Some(r#"{"hello":1}"#.into()),
+    );
+    let cause = std::error::Error::source(&error_of(&body))
+        .expect("cause")
+        .to_string();
+    assert!(cause.contains("found fields hello"), "{cause}");
+}
+
+#[test]
+fn an_sns_message_of_another_type_is_refused_by_its_type() {
+    let body = with_field(
+        "terminate-sns.json",
+        "Type",
+        Some("SubscriptionConfirmation".into()),
+    );
+    assert_eq!(
+        error_of(&body).to_string(),
+        "message is not an Auto Scaling lifecycle notification: \
+         an SNS message of `Type` `SubscriptionConfirmation`, not `Notification`"
+    );
+}
+
+#[test]
 fn every_team_sample_parses_when_the_samples_are_beside_the_checkout() {
     // The team's shared samples live beside the repository (`../shared/aws-samples`), not in
     // it: a user's clone has only the fixtures above, so this test says so and checks nothing.
