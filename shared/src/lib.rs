@@ -4,6 +4,8 @@
 //! - [`event`]: one parser from an SQS message body to a typed lifecycle event;
 //! - [`cluster`]: the cluster record the nodes find their swarm through;
 //! - [`drain`]: the drain state machine, sans IO: from what was observed to the next step;
+//! - [`sweep`]: the membership sweep, sans IO: from one look at the swarm and the groups to
+//!   the actions that heal the membership after losses no hook announced;
 //! - [`pki`]: the certificates of the managers' Docker API (mutual TLS);
 //! - [`ids`]: validated newtypes for instance ids, group and hook names, action tokens;
 //! - [`ports`]: the small traits the processor observes and acts through, and
@@ -17,4 +19,5 @@ pub mod event;
 pub mod ids;
 pub mod pki;
 pub mod ports;
+pub mod sweep;
 mod text;
