@@ -5,11 +5,14 @@
 use std::future::Future;
 use std::time::Duration;
 
+use std::collections::HashMap;
+
 use crate::cluster::{ClusterRecord, Swarm};
 use crate::drain::{ActionResult, ActionStatus, SwarmView};
 use crate::error::Error;
 use crate::event::LifecycleAction;
-use crate::ids::InstanceId;
+use crate::ids::{GroupName, InstanceId};
+use crate::sweep::{GroupMember, SweepNode};
 
 /// The swarm, through a manager.
 pub trait SwarmNodes: Send + Sync {
@@ -27,6 +30,28 @@ pub trait SwarmNodes: Send + Sync {
     fn remove(&self, node_id: &str) -> impl Future<Output = Result<(), Error>> + Send;
     /// Returns when the swarm may have changed, or after `at_most`.
     fn changed(&self, at_most: Duration) -> impl Future<Output = ()> + Send;
+    /// Every node of the swarm, for the membership sweep.
+    fn members(&self) -> impl Future<Output = Result<Vec<SweepNode>, Error>> + Send;
+}
+
+/// The stack's Auto Scaling groups, as the membership sweep reads and heals them.
+pub trait Groups: Send + Sync {
+    /// Every instance of `groups`.
+    fn instances(
+        &self,
+        groups: &[GroupName],
+    ) -> impl Future<Output = Result<Vec<GroupMember>, Error>> + Send;
+    /// The group each of `instance_ids` is in, whatever group of the account and region; an
+    /// instance in none is absent from the answer.
+    fn groups_of(
+        &self,
+        instance_ids: &[InstanceId],
+    ) -> impl Future<Output = Result<HashMap<InstanceId, GroupName>, Error>> + Send;
+    /// Marks the instance unhealthy: its group replaces it, through its termination hooks.
+    fn set_unhealthy(
+        &self,
+        instance_id: &InstanceId,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
 }
 
 /// What Auto Scaling answered to a completion or heartbeat.

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 use swarm_aws::ids::{GroupName, InvalidId};
 use swarm_aws::pki::Issued;
+use swarm_aws::sweep::SweepPolicy;
 
 /// Names of the environment variables the processor reads.
 pub mod vars {
@@ -45,6 +46,15 @@ pub mod vars {
     pub const CONCURRENCY: &str = "CONCURRENCY";
     /// Seconds a message `serve` works on stays hidden, renewed while it works (default 60).
     pub const VISIBILITY_TIMEOUT: &str = "VISIBILITY_TIMEOUT_SECONDS";
+    /// Seconds between two membership sweeps of `serve` (default 60; 0 turns its timer off).
+    /// In Lambda a scheduled rule invokes the sweep instead.
+    pub const SWEEP_INTERVAL: &str = "SWEEP_INTERVAL_SECONDS";
+    /// Seconds a node may be Down, its instance in service, before the sweep has the instance
+    /// replaced (default 300).
+    pub const SWEEP_DOWN_GRACE: &str = "SWEEP_DOWN_GRACE_SECONDS";
+    /// Seconds an instance may be in service without a swarm node before the sweep has it
+    /// replaced (default 900).
+    pub const SWEEP_JOIN_GRACE: &str = "SWEEP_JOIN_GRACE_SECONDS";
 }
 
 /// Default drain deadline: long enough for Swarm to reschedule a node's tasks, well inside the
@@ -190,6 +200,10 @@ pub struct Config {
     pub concurrency: usize,
     /// How long a message `serve` works on stays hidden (renewed while it works).
     pub visibility_timeout: Duration,
+    /// How often `serve` sweeps the membership; `None`: never on a timer.
+    pub sweep_every: Option<Duration>,
+    /// The sweep's grace periods.
+    pub sweep: SweepPolicy,
 }
 
 impl Config {
@@ -272,6 +286,21 @@ impl Config {
             });
         }
         let docker_tls = tls_material(&get)?;
+        let sweep_every = match get(vars::SWEEP_INTERVAL).as_deref() {
+            Some("0") => None,
+            _ => Some(Duration::from_secs(positive(vars::SWEEP_INTERVAL, 60)?)),
+        };
+        let defaults = SweepPolicy::default();
+        let sweep = SweepPolicy {
+            down_grace: Duration::from_secs(positive(
+                vars::SWEEP_DOWN_GRACE,
+                defaults.down_grace.as_secs(),
+            )?),
+            join_grace: Duration::from_secs(positive(
+                vars::SWEEP_JOIN_GRACE,
+                defaults.join_grace.as_secs(),
+            )?),
+        };
 
         Ok(Self {
             groups,
@@ -285,6 +314,8 @@ impl Config {
             poll_interval: Duration::from_millis(positive(vars::POLL_INTERVAL, 100)?),
             concurrency: positive(vars::CONCURRENCY, 8)? as usize,
             visibility_timeout: Duration::from_secs(positive(vars::VISIBILITY_TIMEOUT, 60)?),
+            sweep_every,
+            sweep,
         })
     }
 
@@ -361,6 +392,33 @@ mod tests {
         for bad in ["0", "-5", "ten", "1.5"] {
             let err = config(&[(vars::GROUPS, "g"), (vars::DRAIN_DEADLINE, bad)]).expect_err(bad);
             assert!(err.to_string().contains("DRAIN_DEADLINE_SECONDS"), "{err}");
+        }
+    }
+
+    #[test]
+    fn the_sweep_runs_every_minute_unless_turned_off_and_its_graces_refuse_nonsense() {
+        let ok = config(&[(vars::GROUPS, "g")]).expect("valid");
+        assert_eq!(ok.sweep_every, Some(Duration::from_secs(60)));
+        assert_eq!(ok.sweep, SweepPolicy::default());
+        let off = config(&[(vars::GROUPS, "g"), (vars::SWEEP_INTERVAL, "0")]).expect("valid");
+        assert_eq!(off.sweep_every, None);
+        let set = config(&[
+            (vars::GROUPS, "g"),
+            (vars::SWEEP_INTERVAL, "2"),
+            (vars::SWEEP_DOWN_GRACE, "5"),
+            (vars::SWEEP_JOIN_GRACE, "30"),
+        ])
+        .expect("valid");
+        assert_eq!(set.sweep_every, Some(Duration::from_secs(2)));
+        assert_eq!(set.sweep.down_grace, Duration::from_secs(5));
+        assert_eq!(set.sweep.join_grace, Duration::from_secs(30));
+        for var in [
+            vars::SWEEP_INTERVAL,
+            vars::SWEEP_DOWN_GRACE,
+            vars::SWEEP_JOIN_GRACE,
+        ] {
+            let err = config(&[(vars::GROUPS, "g"), (var, "soon")]).expect_err(var);
+            assert!(err.to_string().contains(var), "{err}");
         }
     }
 

@@ -3,6 +3,7 @@
 //! and its replicas come back elsewhere at once; a removal takes the node away. The real
 //! swarm is exercised by the end-to-end tests.
 
+use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -12,13 +13,16 @@ use swarm_aws::drain::{
 };
 use swarm_aws::error::Error;
 use swarm_aws::event::LifecycleAction;
-use swarm_aws::ids::InstanceId;
-use swarm_aws::ports::{Answer, LifecycleHooks, Queue, Received, SwarmNodes};
+use swarm_aws::ids::{GroupName, InstanceId};
+use swarm_aws::ports::{Answer, Groups, LifecycleHooks, Queue, Received, SwarmNodes};
+use swarm_aws::sweep::{GroupMember, SweepNode};
 
 /// One worker running one replica of a 2-replica service, in a 3-manager swarm.
 pub struct FakeSwarm {
     pub view: Mutex<SwarmView>,
     pub calls: Mutex<Vec<String>>,
+    /// Every node, for the sweep; a removal takes one away.
+    pub members: Mutex<Vec<SweepNode>>,
 }
 
 impl FakeSwarm {
@@ -47,6 +51,7 @@ impl FakeSwarm {
                 }],
             }),
             calls: Mutex::new(Vec::new()),
+            members: Mutex::new(Vec::new()),
         }
     }
 
@@ -78,22 +83,39 @@ impl SwarmNodes for FakeSwarm {
         Ok(())
     }
 
-    async fn remove(&self, _node_id: &str) -> Result<(), Error> {
+    async fn remove(&self, node_id: &str) -> Result<(), Error> {
         self.call("remove");
         self.view.lock().expect("view").node = None;
+        self.members
+            .lock()
+            .expect("members")
+            .retain(|n| n.id != node_id);
         Ok(())
     }
 
     async fn changed(&self, at_most: Duration) {
         tokio::time::sleep(at_most).await;
     }
+
+    async fn members(&self) -> Result<Vec<SweepNode>, Error> {
+        Ok(self.members.lock().expect("members").clone())
+    }
 }
 
-/// Auto Scaling holding one instance until its action is completed.
+/// Auto Scaling holding one instance until its action is completed; for the sweep, the
+/// stack's groups and where other instances are.
 #[derive(Default)]
 pub struct FakeHooks {
     pub completed: Mutex<Vec<ActionResult>>,
     pub heartbeats: Mutex<u32>,
+    /// The instances of the stack's groups.
+    pub members: Mutex<Vec<GroupMember>>,
+    /// Instances of other groups.
+    pub elsewhere: Mutex<HashMap<InstanceId, GroupName>>,
+    /// Whether `groups_of` fails.
+    pub groups_of_fails: Mutex<bool>,
+    /// Instances marked unhealthy.
+    pub unhealthy: Mutex<Vec<InstanceId>>,
 }
 
 impl LifecycleHooks for FakeHooks {
@@ -122,6 +144,36 @@ impl LifecycleHooks for FakeHooks {
     async fn heartbeat(&self, _action: &LifecycleAction) -> Result<Answer, Error> {
         *self.heartbeats.lock().expect("heartbeats") += 1;
         Ok(Answer::Accepted)
+    }
+}
+
+impl Groups for FakeHooks {
+    async fn instances(&self, _groups: &[GroupName]) -> Result<Vec<GroupMember>, Error> {
+        Ok(self.members.lock().expect("members").clone())
+    }
+
+    async fn groups_of(
+        &self,
+        instance_ids: &[InstanceId],
+    ) -> Result<HashMap<InstanceId, GroupName>, Error> {
+        if *self.groups_of_fails.lock().expect("fails") {
+            return Err(Error::MalformedRecord(
+                "the fake's Auto Scaling is down".into(),
+            ));
+        }
+        let elsewhere = self.elsewhere.lock().expect("elsewhere");
+        Ok(instance_ids
+            .iter()
+            .filter_map(|id| elsewhere.get(id).map(|g| (id.clone(), g.clone())))
+            .collect())
+    }
+
+    async fn set_unhealthy(&self, instance_id: &InstanceId) -> Result<(), Error> {
+        self.unhealthy
+            .lock()
+            .expect("unhealthy")
+            .push(instance_id.clone());
+        Ok(())
     }
 }
 

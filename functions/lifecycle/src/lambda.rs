@@ -5,12 +5,15 @@
 //! after the queue's receive count). A reported record is shown again after
 //! [`COME_BACK_AFTER`], not after the queue's visibility timeout: a drain longer than one
 //! invocation carries on in the next, and the hook's heartbeat timeout is never reached.
+//!
+//! The same function is invoked by a scheduled rule, every minute: that invocation runs the
+//! membership sweep ([`crate::sweep`]).
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::LambdaEvent;
-use swarm_aws::ports::{LifecycleHooks, Queue, SwarmNodes};
+use swarm_aws::ports::{Groups, LifecycleHooks, Queue, SwarmNodes};
 use tracing::Instrument;
 
 use crate::processor::{Outcome, Processor};
@@ -22,6 +25,69 @@ const ANSWER_MARGIN: Duration = Duration::from_secs(3);
 
 /// How soon a record that must come back is shown again, when the queue is known.
 pub const COME_BACK_AFTER: Duration = Duration::from_secs(10);
+
+/// What one invocation of the function is.
+#[derive(Debug)]
+pub enum Invocation {
+    /// A batch from the SQS event source.
+    Batch(SqsEvent),
+    /// The scheduled rule: run the membership sweep.
+    Sweep,
+}
+
+/// Tells an invocation's payload: an SQS event (`Records`), or an EventBridge scheduled event
+/// (`"detail-type": "Scheduled Event"`, `"source": "aws.events"`). Anything else is named in
+/// the error.
+pub fn invocation(payload: serde_json::Value) -> Result<Invocation, String> {
+    if payload.get("Records").is_some() {
+        return serde_json::from_value(payload)
+            .map(Invocation::Batch)
+            .map_err(|error| format!("not an SQS event: {error}"));
+    }
+    let field = |name: &str| payload.get(name).and_then(serde_json::Value::as_str);
+    if field("detail-type") == Some("Scheduled Event") && field("source") == Some("aws.events") {
+        return Ok(Invocation::Sweep);
+    }
+    let mut fields: Vec<&str> = payload
+        .as_object()
+        .map(|o| o.keys().map(String::as_str).collect())
+        .unwrap_or_default();
+    fields.sort_unstable();
+    Err(format!(
+        "neither an SQS event nor a scheduled event (fields: {})",
+        fields.join(", ")
+    ))
+}
+
+/// Handles one invocation, whatever invoked it: a batch is answered with its batch item
+/// failures, a sweep with what it did. A sweep that fails fails the invocation (so Lambda's
+/// error metric shows it); the next minute's sweep looks again.
+pub async fn invoke<S: SwarmNodes, H: LifecycleHooks + Groups, Q: Queue>(
+    processor: &Processor<S, H>,
+    queue: Option<&Q>,
+    event: LambdaEvent<serde_json::Value>,
+) -> Result<serde_json::Value, lambda_runtime::Error> {
+    let (payload, context) = event.into_parts();
+    match invocation(payload)? {
+        Invocation::Batch(batch) => {
+            let response = handle(processor, queue, LambdaEvent::new(batch, context)).await?;
+            Ok(serde_json::to_value(response)?)
+        }
+        Invocation::Sweep => {
+            let plan = processor
+                .sweep()
+                .instrument(tracing::info_span!("sweep"))
+                .await
+                .inspect_err(|error| {
+                    tracing::error!(step = "sweep", error = %error, cause = error_chain(error).as_deref(), "the sweep failed; the next one looks again");
+                })?;
+            Ok(serde_json::json!({
+                "actions": plan.actions.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                "held": plan.held.len(),
+            }))
+        }
+    }
+}
 
 /// Handles one batch; the records are processed side by side. With `queue`, each record
 /// reported back is first made visible again after [`COME_BACK_AFTER`].
@@ -102,6 +168,23 @@ mod tests {
         record.receipt_handle = Some(format!("receipt-{id}"));
         record.body = Some(body.to_owned());
         record
+    }
+
+    #[test]
+    fn an_invocation_is_a_batch_a_scheduled_sweep_or_refused_by_its_fields() {
+        let batch = serde_json::json!({"Records": [{"messageId": "m1", "body": "x"}]});
+        assert!(matches!(invocation(batch), Ok(Invocation::Batch(e)) if e.records.len() == 1));
+        let scheduled = serde_json::json!({
+            "version": "0", "id": "53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa",
+            "detail-type": "Scheduled Event", "source": "aws.events",
+            "account": "123456789012", "time": "2026-12-05T00:00:00Z", "region": "eu-west-1",
+            "resources": ["arn:aws:events:eu-west-1:123456789012:rule/swarm-Sweep"], "detail": {}
+        });
+        assert!(matches!(invocation(scheduled), Ok(Invocation::Sweep)));
+        let other = serde_json::json!({"detail-type": "Scheduled Event", "source": "my.app"});
+        let error = invocation(other).expect_err("not ours");
+        assert!(error.contains("fields: detail-type, source"), "{error}");
+        assert!(invocation(serde_json::json!({"Records": 3})).is_err());
     }
 
     #[tokio::test]

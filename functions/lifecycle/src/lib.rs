@@ -4,7 +4,8 @@
 //!
 //! - [`config`]: the settings, from the environment, checked at start;
 //! - [`triage`]: from one SQS message to what is done with it (acknowledge, act, keep for the
-//!   dead-letter queue).
+//!   dead-letter queue);
+//! - [`sweep`]: the membership sweep, which heals the swarm after losses no hook announced.
 
 pub mod config;
 #[cfg(test)]
@@ -12,4 +13,5 @@ mod fakes;
 pub mod lambda;
 pub mod processor;
 pub mod serve;
+pub mod sweep;
 pub mod triage;

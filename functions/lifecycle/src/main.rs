@@ -180,7 +180,7 @@ async fn lambda(config: Config) -> ExitCode {
     };
     let (processor, queue) = (&processor, queue.as_ref());
     let handler =
-        lambda_runtime::service_fn(move |event| lifecycle::lambda::handle(processor, queue, event));
+        lambda_runtime::service_fn(move |event| lifecycle::lambda::invoke(processor, queue, event));
     match lambda_runtime::run(handler).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

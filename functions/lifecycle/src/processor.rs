@@ -13,6 +13,7 @@ use chrono::Utc;
 use swarm_aws::drain::{Observation, Step, decide};
 use swarm_aws::error::Error;
 use swarm_aws::event::{LifecycleAction, Transition};
+use swarm_aws::ids::InstanceId;
 use swarm_aws::ports::{Answer, LifecycleHooks, SwarmNodes};
 
 use crate::config::Config;
@@ -28,16 +29,21 @@ pub enum Outcome {
 
 /// The processor of lifecycle actions, over a swarm and Auto Scaling.
 pub struct Processor<S, H> {
-    swarm: S,
-    hooks: H,
+    pub(crate) swarm: S,
+    pub(crate) hooks: H,
     config: Config,
     /// When this process last heartbeated each action (by token).
     heartbeats: Mutex<HashMap<String, Instant>>,
     /// When this process first saw each action, for actions that carry no time.
     first_seen: Mutex<HashMap<String, Instant>>,
     /// Demotions one at a time: each is decided on a fresh count of reachable managers, so
-    /// two terminating managers never both pass the quorum check on the same stale view.
-    demotions: tokio::sync::Mutex<()>,
+    /// two terminating managers never both pass the quorum check on the same stale view. The
+    /// membership sweep holds it too.
+    pub(crate) demotions: tokio::sync::Mutex<()>,
+    /// When the membership sweep first saw each instance of the stack's groups.
+    pub(crate) known_instances: Mutex<HashMap<InstanceId, Instant>>,
+    /// Raised when a termination completes: a sweep then looks at what it may have left.
+    pub(crate) sweep_wanted: tokio::sync::Notify,
 }
 
 impl<S: SwarmNodes, H: LifecycleHooks> Processor<S, H> {
@@ -50,6 +56,8 @@ impl<S: SwarmNodes, H: LifecycleHooks> Processor<S, H> {
             heartbeats: Mutex::new(HashMap::new()),
             first_seen: Mutex::new(HashMap::new()),
             demotions: tokio::sync::Mutex::new(()),
+            known_instances: Mutex::new(HashMap::new()),
+            sweep_wanted: tokio::sync::Notify::new(),
         }
     }
 
@@ -198,7 +206,12 @@ impl<S: SwarmNodes, H: LifecycleHooks> Processor<S, H> {
                     self.forget(action);
                     return Ok(Outcome::Finished(step));
                 }
-                Step::Complete { .. } => return Ok(Outcome::Finished(step)),
+                Step::Complete { .. } => {
+                    if action.transition == Transition::Terminating {
+                        self.sweep_wanted.notify_one();
+                    }
+                    return Ok(Outcome::Finished(step));
+                }
                 Step::Wait { .. } => {
                     if started.elapsed() + self.config.poll_interval >= budget {
                         return Ok(Outcome::Later(step));
@@ -218,7 +231,7 @@ impl<S: SwarmNodes, H: LifecycleHooks> Processor<S, H> {
 }
 
 /// A std mutex of plain maps: a panic elsewhere leaves them usable.
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)

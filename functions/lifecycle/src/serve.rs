@@ -1,13 +1,14 @@
 //! `serve`: the long-polling SQS consumer (a system container on the managers, or the test
 //! bed's processor). Bounded concurrency; a message being worked on stays hidden, renewed
 //! while the drain goes on; on shutdown every in-flight message is released at once to
-//! another consumer, so none is lost and none waits out its visibility timeout.
+//! another consumer, so none is lost and none waits out its visibility timeout. Beside the
+//! queue, the membership sweep runs on its own timer and after every completed termination.
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use swarm_aws::ports::{LifecycleHooks, Queue, Received, SwarmNodes};
+use swarm_aws::ports::{Groups, LifecycleHooks, Queue, Received, SwarmNodes};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 use tracing::Instrument;
@@ -29,10 +30,11 @@ pub async fn serve<Q, S, H>(
 ) where
     Q: Queue + 'static,
     S: SwarmNodes + 'static,
-    H: LifecycleHooks + 'static,
+    H: LifecycleHooks + Groups + 'static,
 {
     let config = processor.config().clone();
     let (stop, stopped) = watch::channel(false);
+    let sweeper = tokio::spawn(sweeper(Arc::clone(&processor), stopped.clone()));
     let permits = Arc::new(Semaphore::new(config.concurrency));
     let mut tasks = JoinSet::new();
     tokio::pin!(shutdown);
@@ -94,7 +96,48 @@ pub async fn serve<Q, S, H>(
             tracing::error!(error = %panic, "a message handler panicked");
         }
     }
+    if let Err(panic) = sweeper.await {
+        tracing::error!(error = %panic, "the sweeper panicked");
+    }
     tracing::info!("stopped");
+}
+
+/// Sweeps the membership every `SWEEP_INTERVAL_SECONDS` and soon after each completed
+/// termination, until `stopped`. A sweep that fails is logged; the next one looks again.
+async fn sweeper<S, H>(processor: Arc<Processor<S, H>>, mut stopped: watch::Receiver<bool>)
+where
+    S: SwarmNodes,
+    H: LifecycleHooks + Groups,
+{
+    let every = processor.config().sweep_every;
+    loop {
+        // Wait for the timer (if any), a completed termination, or the end.
+        let timer = async {
+            match every {
+                Some(every) => tokio::time::sleep(every).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            () = timer => {}
+            () = processor.sweep_wanted.notified() => {}
+            _ = stopped.changed() => return,
+        }
+        // Sweep: look, decide, act; it logs what it does and what it leaves alone.
+        match processor
+            .sweep()
+            .instrument(tracing::info_span!("sweep"))
+            .await
+        {
+            Ok(plan) if !plan.actions.is_empty() => {
+                tracing::info!(step = "sweep", actions = plan.actions.len(), "sweep done");
+            }
+            Ok(_) => {}
+            Err(error) => {
+                tracing::error!(step = "sweep", error = %error, cause = error_chain(&error).as_deref(), "the sweep failed; the next one looks again");
+            }
+        }
+    }
 }
 
 /// Handles one message to its end: deleted when finished or needing nothing, left for the

@@ -1,4 +1,6 @@
-//! [`LifecycleHooks`] over Auto Scaling, with `aws-sdk-autoscaling`.
+//! [`LifecycleHooks`] and [`Groups`] over Auto Scaling, with `aws-sdk-autoscaling`.
+
+use std::collections::HashMap;
 
 use aws_sdk_autoscaling::Client;
 use aws_sdk_autoscaling::error::{ProvideErrorMetadata, SdkError};
@@ -6,7 +8,12 @@ use aws_sdk_autoscaling::error::{ProvideErrorMetadata, SdkError};
 use crate::drain::{ActionResult, ActionStatus};
 use crate::error::Error;
 use crate::event::{LifecycleAction, Transition};
-use crate::ports::{Answer, LifecycleHooks};
+use crate::ids::{GroupName, InstanceId};
+use crate::ports::{Answer, Groups, LifecycleHooks};
+use crate::sweep::GroupMember;
+
+/// The most instance ids `DescribeAutoScalingInstances` takes in one call.
+const INSTANCES_PER_CALL: usize = 50;
 
 /// Auto Scaling through the SDK (its endpoint from the standard settings).
 pub struct AutoScalingHooks {
@@ -102,5 +109,95 @@ impl LifecycleHooks for AutoScalingHooks {
             Err(error) if is_no_active_action(&error) => Ok(Answer::NoActiveAction),
             Err(error) => Err(failed("RecordLifecycleActionHeartbeat", error)),
         }
+    }
+}
+
+impl Groups for AutoScalingHooks {
+    async fn instances(&self, groups: &[GroupName]) -> Result<Vec<GroupMember>, Error> {
+        let mut members = Vec::new();
+        // Paginated: a page holds up to 50 groups, and the stack has two.
+        let mut pages = self
+            .client
+            .describe_auto_scaling_groups()
+            .set_auto_scaling_group_names(Some(
+                groups.iter().map(|g| g.as_str().to_owned()).collect(),
+            ))
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| failed("DescribeAutoScalingGroups", e))?;
+            for group in page.auto_scaling_groups() {
+                let Some(name) = group
+                    .auto_scaling_group_name()
+                    .and_then(|g| GroupName::try_from(g).ok())
+                else {
+                    continue;
+                };
+                for instance in group.instances() {
+                    // An id Auto Scaling gives is valid; one that is not is no instance of ours.
+                    let Some(instance_id) = instance
+                        .instance_id()
+                        .and_then(|id| InstanceId::try_from(id).ok())
+                    else {
+                        continue;
+                    };
+                    members.push(GroupMember {
+                        instance_id,
+                        group: name.clone(),
+                        lifecycle_state: instance
+                            .lifecycle_state()
+                            .map(|s| s.as_str().to_owned())
+                            .unwrap_or_default(),
+                        health_status: instance.health_status().unwrap_or_default().to_owned(),
+                    });
+                }
+            }
+        }
+        Ok(members)
+    }
+
+    async fn groups_of(
+        &self,
+        instance_ids: &[InstanceId],
+    ) -> Result<HashMap<InstanceId, GroupName>, Error> {
+        let mut groups = HashMap::new();
+        for chunk in instance_ids.chunks(INSTANCES_PER_CALL) {
+            let answer = self
+                .client
+                .describe_auto_scaling_instances()
+                .set_instance_ids(Some(
+                    chunk.iter().map(|id| id.as_str().to_owned()).collect(),
+                ))
+                .max_records(INSTANCES_PER_CALL as i32)
+                .send()
+                .await
+                .map_err(|e| failed("DescribeAutoScalingInstances", e))?;
+            for instance in answer.auto_scaling_instances() {
+                if let (Some(id), Some(group)) = (
+                    instance
+                        .instance_id()
+                        .and_then(|id| InstanceId::try_from(id).ok()),
+                    instance
+                        .auto_scaling_group_name()
+                        .and_then(|g| GroupName::try_from(g).ok()),
+                ) {
+                    groups.insert(id, group);
+                }
+            }
+        }
+        Ok(groups)
+    }
+
+    async fn set_unhealthy(&self, instance_id: &InstanceId) -> Result<(), Error> {
+        self.client
+            .set_instance_health()
+            .instance_id(instance_id.as_str())
+            .health_status("Unhealthy")
+            // The instance has been Down past the sweep's own grace period already.
+            .should_respect_grace_period(false)
+            .send()
+            .await
+            .map_err(|e| failed("SetInstanceHealth", e))?;
+        Ok(())
     }
 }

@@ -27,6 +27,7 @@ use crate::drain::{
 use crate::error::Error;
 use crate::ids::InstanceId;
 use crate::ports::{ClusterStore, SwarmNodes};
+use crate::sweep::SweepNode;
 
 /// The engine label that carries a node's EC2 instance id (the node bootstrap sets it).
 pub const INSTANCE_ID_LABEL: &str = "instance-id";
@@ -343,6 +344,25 @@ fn facts(node: &Node) -> NodeFacts {
     }
 }
 
+/// A node as the membership sweep reads it: its facts, the instance its engine names, and how
+/// long it has been Down (since the node object last changed, which a state change does).
+fn sweep_node(node: &Node, now: DateTime<Utc>) -> SweepNode {
+    let facts = facts(node);
+    let since = |at: Option<&str>| {
+        at.and_then(|at| DateTime::parse_from_rfc3339(at).ok())
+            .and_then(|at| (now - at.with_timezone(&Utc)).to_std().ok())
+    };
+    SweepNode {
+        instance_id: engine_label(node, INSTANCE_ID_LABEL).and_then(|id| id.try_into().ok()),
+        down_for: (facts.state == NodeState::Down)
+            .then(|| since(node.updated_at.as_deref()).unwrap_or_default()),
+        id: facts.id,
+        role: facts.role,
+        state: facts.state,
+        reachable: facts.reachable,
+    }
+}
+
 /// A task that occupies its node: assigned and not yet stopped.
 fn occupies(task: &Task) -> bool {
     matches!(
@@ -539,7 +559,24 @@ impl SwarmNodes for DockerSwarm {
                 });
             }
         }
-        if let Some(address) = address {
+        // An address is forgotten only while no other node has it: a terminated instance's
+        // private address may already belong to its replacement.
+        let taken = match &address {
+            Some(address) => manager
+                .list_nodes(None)
+                .await
+                .map_err(|source| Error::Docker {
+                    call: "list nodes",
+                    source,
+                })?
+                .iter()
+                .any(|n| {
+                    n.id.as_deref() != Some(node_id)
+                        && n.status.as_ref().and_then(|s| s.addr.as_deref()) == Some(address)
+                }),
+            None => false,
+        };
+        if let Some(address) = address.filter(|_| !taken) {
             let endpoint = format!("tcp://{address}:{MANAGER_TLS_PORT}");
             lock(&self.endpoints).retain(|e| *e != endpoint);
             if let Some(directory) = &self.directory {
@@ -549,6 +586,20 @@ impl SwarmNodes for DockerSwarm {
             }
         }
         Ok(())
+    }
+
+    async fn members(&self) -> Result<Vec<SweepNode>, Error> {
+        let nodes = self
+            .manager(None)
+            .await?
+            .list_nodes(None)
+            .await
+            .map_err(|source| Error::Docker {
+                call: "list nodes",
+                source,
+            })?;
+        let now = Utc::now();
+        Ok(nodes.iter().map(|node| sweep_node(node, now)).collect())
     }
 
     async fn changed(&self, at_most: Duration) {
@@ -619,5 +670,33 @@ mod tests {
             Some("i-65161114a79c4477a")
         );
         assert!(facts(&node).reachable);
+    }
+
+    #[test]
+    fn a_down_manager_reads_for_the_sweep_with_its_instance_and_how_long_it_has_been_down() {
+        let down = node(
+            &DESCRIBED
+                .replace(
+                    r#""ID":"zhnl2o","#,
+                    r#""ID":"zhnl2o","UpdatedAt":"2026-11-25T22:17:13.600000000Z","#,
+                )
+                .replace(r#""State":"ready""#, r#""State":"down""#)
+                .replace(
+                    r#""Reachability":"reachable""#,
+                    r#""Reachability":"unreachable""#,
+                ),
+        );
+        let read = sweep_node(&down, after(70));
+        assert_eq!(read.state, NodeState::Down);
+        assert_eq!(read.role, NodeRole::Manager);
+        assert!(!read.reachable);
+        assert_eq!(
+            read.instance_id.as_ref().map(InstanceId::as_str),
+            Some("i-65161114a79c4477a")
+        );
+        assert_eq!(read.down_for, Some(Duration::from_secs(60)));
+        let ready = sweep_node(&node(DESCRIBED), after(70));
+        assert_eq!(ready.down_for, None);
+        assert_eq!(sweep_node(&node(JUST_JOINED), after(0)).instance_id, None);
     }
 }

@@ -144,12 +144,12 @@ pub fn decide(seen: &SweepObservation, policy: &SweepPolicy) -> Plan {
                 Some(Outside::Gone) => gone(&mut plan, &mut look, node, instance_id),
                 Some(Outside::Exists) => plan.hold(
                     format!("node {} ({instance_id})", node.id),
-                    "its instance exists outside the stack's groups (another group's, or detached): left alone".into(),
+                    "its instance belongs to another group: left alone".into(),
                     true,
                 ),
                 Some(Outside::Unknown) | None => plan.hold(
                     format!("node {} ({instance_id})", node.id),
-                    "EC2 could not say whether its instance is gone: no action until it can".into(),
+                    "Auto Scaling could not say whether its instance is gone: no action until it can".into(),
                     true,
                 ),
             },
@@ -304,7 +304,7 @@ fn in_group(
     });
 }
 
-/// A node that is not Ready, whose instance EC2 says is gone.
+/// A node that is not Ready, whose instance is in no group.
 fn gone(plan: &mut Plan, look: &mut Look<'_>, node: &SweepNode, instance_id: &InstanceId) {
     let subject = format!("node {} ({instance_id})", node.id);
     if node.role == NodeRole::Worker {
@@ -326,7 +326,7 @@ fn gone(plan: &mut Plan, look: &mut Look<'_>, node: &SweepNode, instance_id: &In
     if node.reachable {
         plan.hold(
             subject,
-            "EC2 says its instance is gone, yet Raft reaches it: left alone".into(),
+            "its instance is in no group, yet Raft reaches it: left alone".into(),
             true,
         );
         return;
@@ -361,7 +361,7 @@ fn never_joined(plan: &mut Plan, look: &Look<'_>, seen: &SweepObservation, polic
         if instance.lifecycle != GroupLifecycle::InService
             || instance.unhealthy
             || look.named.contains(&instance.instance_id)
-            || instance.age < policy.join_grace
+            || instance.known_for < policy.join_grace
         {
             continue;
         }
@@ -383,7 +383,7 @@ fn never_joined(plan: &mut Plan, look: &Look<'_>, seen: &SweepObservation, polic
             node_id: None,
             reason: format!(
                 "in service for {} and never a swarm node (its launch hook timed out, or its node left): the group replaces it",
-                secs(instance.age)
+                secs(instance.known_for)
             ),
         });
     }

@@ -17,7 +17,7 @@ mod observation;
 
 pub use decide::{Action, Held, Plan, decide};
 pub use observation::{
-    GroupInstance, GroupLifecycle, Outside, SweepNode, SweepObservation, SweepPolicy,
+    GroupInstance, GroupLifecycle, GroupMember, Outside, SweepNode, SweepObservation, SweepPolicy,
 };
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
-//! What one sweep looked at: the swarm's nodes, the stack's groups, and EC2's word on the
-//! instances the groups no longer hold. Plain values, filled in by the adapters or a test table.
+//! What one sweep looked at: the swarm's nodes, the stack's groups, and Auto Scaling's word
+//! on the instances those groups no longer hold. Plain values, filled in by the adapters or a test table.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -52,6 +52,20 @@ impl GroupLifecycle {
     }
 }
 
+/// One instance of a group as Auto Scaling lists it (`DescribeAutoScalingGroups`), its states
+/// as AWS spells them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupMember {
+    /// The instance.
+    pub instance_id: InstanceId,
+    /// Its group.
+    pub group: GroupName,
+    /// Its `LifecycleState` (`InService`, `Terminating:Wait`, ...).
+    pub lifecycle_state: String,
+    /// Its `HealthStatus` (`Healthy` or `Unhealthy`).
+    pub health_status: String,
+}
+
 /// One instance of the stack's groups.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GroupInstance {
@@ -63,18 +77,38 @@ pub struct GroupInstance {
     pub lifecycle: GroupLifecycle,
     /// Whether Auto Scaling already counts it unhealthy (it is being replaced).
     pub unhealthy: bool,
-    /// Time since it was launched.
-    pub age: Duration,
+    /// How long the processor has known it in service: Auto Scaling's listing carries no
+    /// launch time, so the front counts from the first sweep that saw it (a new process starts
+    /// counting anew, which only delays a replacement).
+    pub known_for: Duration,
 }
 
-/// EC2's word on an instance that a node names but none of the stack's groups holds.
+impl GroupInstance {
+    /// Reads what Auto Scaling listed; `known_for` is the front's count.
+    pub fn read(member: &GroupMember, known_for: Duration) -> Self {
+        Self {
+            instance_id: member.instance_id.clone(),
+            group: member.group.clone(),
+            lifecycle: GroupLifecycle::from_aws_str(&member.lifecycle_state),
+            // `Unhealthy` in DescribeAutoScalingGroups, `UNHEALTHY` in
+            // DescribeAutoScalingInstances.
+            unhealthy: member.health_status.eq_ignore_ascii_case("Unhealthy"),
+            known_for,
+        }
+    }
+}
+
+/// What Auto Scaling says of an instance that a node names but none of the stack's groups
+/// holds (`DescribeAutoScalingInstances`, which answers for every group of the account and
+/// region).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outside {
-    /// Terminated, shutting down, or unknown to EC2: the machine is gone.
+    /// In no group: terminated (through EC2, a Spot reclaim, a hook that timed out) or
+    /// detached. Either way it is no longer a machine of the stack.
     Gone,
-    /// It exists: an instance of another group, or one detached by an operator.
+    /// An instance of another group: never the sweep's to touch.
     Exists,
-    /// EC2 could not be asked (the call failed): no action on it.
+    /// Auto Scaling could not be asked (the call failed): no action on it.
     Unknown,
 }
 
@@ -85,8 +119,27 @@ pub struct SweepObservation {
     pub nodes: Vec<SweepNode>,
     /// Every instance of the stack's groups.
     pub instances: Vec<GroupInstance>,
-    /// For each instance a node names that no group holds: what EC2 says of it.
+    /// For each instance a node names that none of the stack's groups holds: what Auto Scaling
+    /// says of it.
     pub outside: BTreeMap<InstanceId, Outside>,
+}
+
+impl SweepObservation {
+    /// The instances that nodes not Ready name and none of the stack's groups holds, each
+    /// once: where Auto Scaling must be asked whether they are gone. (A Ready node is never
+    /// acted on, so its instance need not be looked up.)
+    pub fn unplaced(&self) -> Vec<InstanceId> {
+        let held: std::collections::BTreeSet<&InstanceId> =
+            self.instances.iter().map(|i| &i.instance_id).collect();
+        let unplaced: std::collections::BTreeSet<&InstanceId> = self
+            .nodes
+            .iter()
+            .filter(|n| n.state != NodeState::Ready)
+            .filter_map(|n| n.instance_id.as_ref())
+            .filter(|id| !held.contains(id))
+            .collect();
+        unplaced.into_iter().cloned().collect()
+    }
 }
 
 /// The sweep's settings.
@@ -95,7 +148,7 @@ pub struct SweepPolicy {
     /// How long a node may be Down, its instance still in service, before the instance is
     /// marked unhealthy: a reboot or a short network cut heals by itself.
     pub down_grace: Duration,
-    /// How old an in-service instance may be without a swarm node before it is marked
+    /// How long an instance may be known in service without a swarm node before it is marked
     /// unhealthy: the launch hook's deadline and then some, so a joining node is never taken
     /// for a lost one.
     pub join_grace: Duration,

@@ -32,7 +32,7 @@ fn in_service(n: u32, group: &str) -> GroupInstance {
         group: group.try_into().expect("valid group"),
         lifecycle: GroupLifecycle::InService,
         unhealthy: false,
-        age: Duration::from_secs(3600),
+        known_for: Duration::from_secs(3600),
     }
 }
 
@@ -131,7 +131,7 @@ fn a_ready_node_is_never_touched_even_when_its_instance_is_gone() {
 }
 
 #[test]
-fn an_instance_of_another_group_or_one_ec2_cannot_tell_of_is_never_acted_on() {
+fn an_instance_of_another_group_or_one_auto_scaling_cannot_tell_of_is_never_acted_on() {
     for outside in [Some(Outside::Exists), Some(Outside::Unknown), None] {
         let mut seen = baseline();
         down(&mut seen, "w1", 3600);
@@ -310,11 +310,11 @@ fn when_most_nodes_are_down_no_instance_is_replaced_but_gone_ones_are_still_remo
 fn an_instance_in_service_that_never_became_a_node_is_replaced_after_the_join_grace() {
     let mut seen = baseline();
     seen.instances.push(GroupInstance {
-        age: Duration::from_secs(899),
+        known_for: Duration::from_secs(899),
         ..in_service(9, WORKERS)
     });
     assert_eq!(plan(&seen), Plan::default());
-    seen.instances[5].age = Duration::from_secs(900);
+    seen.instances[5].known_for = Duration::from_secs(900);
     let plan_now = plan(&seen);
     assert_eq!(names(&plan_now), [format!("unhealthy {}", instance_id(9))]);
     // A node that has not described itself yet may be that instance.
@@ -367,4 +367,35 @@ fn auto_scaling_lifecycle_states_read_as_the_sweep_needs_them() {
     ] {
         assert_eq!(GroupLifecycle::from_aws_str(state), lifecycle, "{state}");
     }
+}
+
+#[test]
+fn auto_scaling_health_reads_in_either_spelling() {
+    let member = |health: &str| GroupMember {
+        instance_id: instance_id(1),
+        group: WORKERS.try_into().expect("valid"),
+        lifecycle_state: "InService".into(),
+        health_status: health.into(),
+    };
+    for (health, unhealthy) in [
+        ("Healthy", false),
+        ("HEALTHY", false),
+        ("Unhealthy", true),
+        ("UNHEALTHY", true),
+    ] {
+        let read = GroupInstance::read(&member(health), Duration::ZERO);
+        assert_eq!(read.unhealthy, unhealthy, "{health}");
+        assert_eq!(read.lifecycle, GroupLifecycle::InService);
+    }
+}
+
+#[test]
+fn only_the_instances_of_nodes_not_ready_outside_the_groups_are_looked_up() {
+    let mut seen = baseline();
+    assert!(seen.unplaced().is_empty());
+    down(&mut seen, "w1", 10);
+    assert!(seen.unplaced().is_empty(), "w1's instance is in its group");
+    seen.instances
+        .retain(|i| i.instance_id != instance_id(4) && i.instance_id != instance_id(5));
+    assert_eq!(seen.unplaced(), [instance_id(4)], "w2 is Ready");
 }

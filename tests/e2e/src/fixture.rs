@@ -320,6 +320,26 @@ impl Fixture {
         .await
     }
 
+    /// EC2 terminates the instance outside Auto Scaling (as the console, `TerminateInstances`
+    /// or a Spot reclaim would): its node stops at once and no hook runs; the group launches a
+    /// replacement. Returns once the node is gone.
+    pub async fn ec2_terminate(&self, id: &str) -> Result<()> {
+        let body = serde_json::json!({ "instance_id": id }).to_string();
+        let (status, answer) = tokio::task::spawn_blocking(move || {
+            testbed::http::post_json(
+                testbed::autoscaling::addr(),
+                "/emulator/ec2-terminate",
+                &body,
+                Duration::from_secs(60),
+            )
+        })
+        .await??;
+        if status != 204 {
+            bail!("the emulator refused to terminate {id}: {status} {answer}");
+        }
+        Ok(())
+    }
+
     /// Force-deletes the group (its nodes go), its launch configuration and queue, and
     /// removes its nodes' entries from the swarm.
     pub async fn remove(self) -> Result<()> {

@@ -8,6 +8,26 @@ use std::process::{Child, Command, Stdio};
 
 use crate::fixture::Fixture;
 
+/// Where every processor a test starts logs, one file each.
+pub fn logs_dir() -> Result<PathBuf> {
+    Ok(crate::binary("lifecycle")?.with_file_name("e2e-logs"))
+}
+
+/// The lines of every processor's log that contain all of `parts`: what any processor did,
+/// whichever test started it (they all see the test bed's one swarm).
+pub fn logged_anywhere(parts: &[&str]) -> Result<Vec<String>> {
+    let mut found = Vec::new();
+    for entry in fs::read_dir(logs_dir()?)? {
+        let text = fs::read_to_string(entry?.path()).unwrap_or_default();
+        found.extend(
+            text.lines()
+                .filter(|line| parts.iter().all(|part| line.contains(part)))
+                .map(str::to_owned),
+        );
+    }
+    Ok(found)
+}
+
 /// A running `lifecycle serve`.
 pub struct ProcessorProcess {
     child: Child,
@@ -22,7 +42,7 @@ impl ProcessorProcess {
     pub fn start(fixture: &Fixture, extra: &[(&str, &str)]) -> Result<Self> {
         let binary = crate::binary("lifecycle")?;
         let hosts = crate::manager_sockets()?;
-        let dir = binary.with_file_name("e2e-logs");
+        let dir = logs_dir()?;
         fs::create_dir_all(&dir)?;
         // One log per process, numbered in the order they start.
         static STARTED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
@@ -41,6 +61,9 @@ impl ProcessorProcess {
             .env("POLL_INTERVAL_MS", "100")
             .env("VISIBILITY_TIMEOUT_SECONDS", "5")
             .env("RUST_LOG", "info")
+            // Every test's processor sees the one swarm of the test bed: only the sweep's own
+            // tests sweep it on a timer (they set it); after a completed termination, any does.
+            .env("SWEEP_INTERVAL_SECONDS", "0")
             .envs(extra.iter().copied())
             .stdin(Stdio::null())
             .stdout(file.try_clone()?)

@@ -177,8 +177,8 @@ const BREAKS: &[Break] = &[
     Break {
         rule: "least_privilege",
         what: "lifecycle actions of any group",
-        from: "                Action: autoscaling:DescribeAutoScalingInstances",
-        to: "                Action: [autoscaling:DescribeAutoScalingInstances, autoscaling:CompleteLifecycleAction]",
+        from: "                Action: [autoscaling:DescribeAutoScalingInstances, autoscaling:DescribeAutoScalingGroups]",
+        to: "                Action: [autoscaling:DescribeAutoScalingInstances, autoscaling:DescribeAutoScalingGroups, autoscaling:CompleteLifecycleAction]",
     },
     Break {
         rule: "least_privilege",
@@ -215,6 +215,18 @@ const BREAKS: &[Break] = &[
         what: "no partial batch failures",
         from: "            FunctionResponseTypes: [ReportBatchItemFailures]\n",
         to: "",
+    },
+    Break {
+        rule: "least_privilege",
+        what: "instances of any group marked unhealthy",
+        from: "                Action: autoscaling:SetInstanceHealth\n                Resource:\n",
+        to: "                Action: autoscaling:SetInstanceHealth\n                Resource:\n                  - \"*\"\n",
+    },
+    Break {
+        rule: "processor_function_is_wired",
+        what: "no membership sweep",
+        from: "          Type: Schedule\n",
+        to: "          Type: SNS\n",
     },
     Break {
         rule: "processor_function_is_wired",

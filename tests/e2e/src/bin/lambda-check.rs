@@ -1,7 +1,8 @@
 //! `lambda-check`: the processor's Lambda front behind a real Lambda runtime API, offline:
 //! `cargo lambda watch` (cargo-lambda from PyPI, in the test bed's virtualenv) runs the
 //! `lifecycle` binary as a Lambda function on this machine (x86_64), and one SQS event of four
-//! records is invoked through its HTTP invoke endpoint, as Lambda's SQS event source would.
+//! records is invoked through its HTTP invoke endpoint, as Lambda's SQS event source would;
+//! then a scheduled event, as the stack's rule sends every minute, runs the membership sweep.
 //!
 //! A binary, not a test: `cargo lambda watch` builds with cargo, which waits on the build
 //! lock a running `cargo test` holds. `scripts/test.sh` runs it after the tests.
@@ -211,6 +212,29 @@ async fn invoke(
         .filter(|h| h.ends_with("completed with CONTINUE"))
         .count();
     ensure!(completed == 1, "{:?}", history_of(instance).await?);
+    // The scheduled rule's invocation runs the membership sweep, and says what it did.
+    let scheduled = serde_json::json!({
+        "version": "0",
+        "id": "53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa",
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": "123456789012",
+        "time": chrono::Utc::now().to_rfc3339(),
+        "region": "us-east-1",
+        "resources": ["arn:aws:events:us-east-1:123456789012:rule/lambda-check-sweep"],
+        "detail": {}
+    });
+    let (status, body) = post(addr, &scheduled).await?;
+    ensure!(
+        status == 200,
+        "the scheduled invocation answered {status}: {body}"
+    );
+    let swept: serde_json::Value =
+        serde_json::from_str(&body).with_context(|| format!("not JSON: {body}"))?;
+    ensure!(
+        swept["actions"].is_array() && swept["held"].is_number(),
+        "the sweep did not say what it did: {body}"
+    );
     Ok(())
 }
 

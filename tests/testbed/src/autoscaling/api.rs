@@ -31,6 +31,7 @@ pub async fn handle(emulator: &Arc<Emulator>, params: &Params) -> Result<Xml, Ap
         "DescribeAutoScalingGroups" => Ok(describe_groups(&emulator.lock(), params)),
         "DescribeAutoScalingInstances" => Ok(describe_instances(&emulator.lock(), params)),
         "TerminateInstanceInAutoScalingGroup" => terminate_instance(emulator, params),
+        "SetInstanceHealth" => set_instance_health(emulator, params),
         "PutLifecycleHook" => put_hook(emulator, params).await,
         "DescribeLifecycleHooks" => describe_hooks(&emulator.lock(), params),
         "DeleteLifecycleHook" => delete_hook(emulator, params),
@@ -435,7 +436,14 @@ fn describe_groups(state: &State, params: &Params) -> Xml {
                 );
                 xml.el("AvailabilityZone", &instance.zone);
                 xml.el("LifecycleState", instance.state.as_aws_str());
-                xml.el("HealthStatus", "Healthy");
+                xml.el(
+                    "HealthStatus",
+                    if instance.unhealthy {
+                        "Unhealthy"
+                    } else {
+                        "Healthy"
+                    },
+                );
                 xml.el("LaunchConfigurationName", &instance.launch_configuration);
                 xml.el("ProtectedFromScaleIn", false);
             });
@@ -475,12 +483,57 @@ fn describe_instances(state: &State, params: &Params) -> Xml {
             xml.el("AvailabilityZone", &instance.zone);
             xml.el("LifecycleState", instance.state.as_aws_str());
             // Upper case here, unlike DescribeAutoScalingGroups: as AWS answers.
-            xml.el("HealthStatus", "HEALTHY");
+            xml.el(
+                "HealthStatus",
+                if instance.unhealthy {
+                    "UNHEALTHY"
+                } else {
+                    "HEALTHY"
+                },
+            );
             xml.el("LaunchConfigurationName", &instance.launch_configuration);
             xml.el("ProtectedFromScaleIn", false);
         },
     );
     xml
+}
+
+/// `SetInstanceHealth`: `Unhealthy` has the group replace the instance through its
+/// termination hooks (its `ReplaceUnhealthy` process); `Healthy` clears a mark not yet acted
+/// on. The grace period is not modelled: the test bed's groups have none.
+fn set_instance_health(emulator: &Arc<Emulator>, params: &Params) -> Result<Xml, ApiError> {
+    let id = params.required("InstanceId")?;
+    let health = params.required("HealthStatus")?;
+    params.optional_bool("ShouldRespectGracePeriod")?;
+    let mut state = emulator.lock();
+    let group = state
+        .instances
+        .get(id)
+        .filter(|i| i.state != LifecycleState::Terminated)
+        .map(|i| i.group.clone())
+        .ok_or_else(|| {
+            ApiError::validation(format!(
+                "Instance Id not found - No managed instance found for instance ID: {id}"
+            ))
+        })?;
+    match health {
+        "Unhealthy" => emulator.set_unhealthy(&mut state, id),
+        "Healthy" => {
+            if let Some(instance) = state.instances.get_mut(id)
+                && instance.state.counts_as_capacity()
+            {
+                instance.unhealthy = false;
+            }
+        }
+        other => {
+            return Err(ApiError::validation(format!(
+                "1 validation error detected: Value '{other}' at 'healthStatus' failed to satisfy constraint: Member must be Healthy or Unhealthy"
+            )));
+        }
+    }
+    drop(state);
+    emulator.reconcile(&group);
+    Ok(Xml::default())
 }
 
 fn terminate_instance(emulator: &Arc<Emulator>, params: &Params) -> Result<Xml, ApiError> {

@@ -157,6 +157,7 @@ impl Emulator {
                         launched: Utc::now(),
                         node: node.name.clone(),
                         ip: node.ip,
+                        unhealthy: false,
                     },
                 );
                 state.record(
@@ -436,7 +437,51 @@ impl Emulator {
         }
     }
 
-    /// The group of an instance (empty when unknown).
+    /// EC2 terminates the instance outside Auto Scaling (the console, `TerminateInstances`, a
+    /// Spot reclaim): its node stops at once, no hook runs, and the group, finding it gone,
+    /// launches a replacement to keep its desired capacity.
+    pub async fn ec2_terminate(self: &Arc<Self>, id: &str) -> Result<(), String> {
+        let (group, node) = {
+            let mut state = self.lock();
+            let instance = state
+                .instances
+                .get(id)
+                .filter(|i| i.state != LifecycleState::Terminated)
+                .cloned()
+                .ok_or_else(|| format!("no running instance {id}"))?;
+            state.record(
+                &instance.group,
+                Some(id),
+                "terminated through EC2, outside Auto Scaling: no hook runs",
+            );
+            state.set_state(id, LifecycleState::Terminating);
+            (instance.group, instance.node)
+        };
+        if Self::attached(&self.lock(), &group) {
+            // The machine is gone: nothing to wait for.
+            let _ = self.target_group.deregister(id, Duration::ZERO).await;
+        }
+        self.finish_termination(id, &node).await;
+        self.reconcile(&group);
+        Ok(())
+    }
+
+    /// Marks the instance unhealthy (`SetInstanceHealth`): the group replaces it, through its
+    /// termination hooks, without lowering its desired capacity. An instance already leaving
+    /// stays as it is.
+    pub(super) fn set_unhealthy(self: &Arc<Self>, state: &mut State, id: &str) {
+        let Some(instance) = state.instances.get_mut(id) else {
+            return;
+        };
+        if instance.unhealthy || !instance.state.counts_as_capacity() {
+            return;
+        }
+        instance.unhealthy = true;
+        let group = instance.group.clone();
+        state.record(&group, Some(id), "marked Unhealthy: the group replaces it");
+        self.start_termination(state, id, true);
+    }
+
     /// Whether `group` has the test bed's target group attached.
     fn attached(state: &State, group: &str) -> bool {
         state.groups.get(group).is_some_and(|g| {

@@ -163,6 +163,7 @@ impl Emulator {
                         launched: now,
                         node: node.name.clone(),
                         ip: node.ip,
+                        unhealthy: false,
                     },
                 );
             }
@@ -201,6 +202,7 @@ pub async fn serve(
         .route("/", post(query_api))
         .route("/emulator/state", get(dump))
         .route("/emulator/rolling-update", post(rolling_update))
+        .route("/emulator/ec2-terminate", post(ec2_terminate))
         .with_state(Arc::clone(&emulator));
     // The target group's health: a registered node enters rotation once its check passes.
     let admitting = Arc::clone(&emulator);
@@ -277,6 +279,22 @@ async fn rolling_update(
 ) -> Response {
     match rolling::start(&emulator, request) {
         Ok(status) => axum::Json(status).into_response(),
+        Err(error) => (StatusCode::BAD_REQUEST, error).into_response(),
+    }
+}
+
+/// `POST /emulator/ec2-terminate` `{"instance_id": ...}`: EC2 terminates the instance outside
+/// Auto Scaling, as the console, `TerminateInstances` or a Spot reclaim do (see
+/// [`Emulator::ec2_terminate`]). Answers once the node is gone.
+async fn ec2_terminate(
+    AxumState(emulator): AxumState<Arc<Emulator>>,
+    axum::Json(request): axum::Json<serde_json::Value>,
+) -> Response {
+    let Some(id) = request["instance_id"].as_str() else {
+        return (StatusCode::BAD_REQUEST, "expected {\"instance_id\": ...}").into_response();
+    };
+    match emulator.ec2_terminate(id).await {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(error) => (StatusCode::BAD_REQUEST, error).into_response(),
     }
 }

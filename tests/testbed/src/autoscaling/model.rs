@@ -202,6 +202,8 @@ pub struct Instance {
     pub node: String,
     /// The node's address, by which instance metadata knows who asks.
     pub ip: Ipv4Addr,
+    /// Marked `Unhealthy` (`SetInstanceHealth`): the group replaces it.
+    pub unhealthy: bool,
 }
 
 /// A lifecycle hook.

@@ -1,0 +1,233 @@
+//! The membership sweep end to end: `lifecycle serve` sweeping every second, real swarm nodes
+//! lost in the ways no lifecycle hook announces, and the swarm's membership healed.
+
+use anyhow::{Context, Result, ensure};
+use bollard::Docker;
+use bollard::models::Reachability;
+use e2e::fixture::{Fixture, JOIN, JOIN_AS_MANAGER, TERMINATING, history_of};
+use e2e::processor::ProcessorProcess;
+use e2e::workload;
+use std::time::Duration;
+use testbed::{Testbed, docker};
+
+/// The processor's settings for these tests: a sweep every second.
+const SWEEP_EVERY_SECOND: (&str, &str) = ("SWEEP_INTERVAL_SECONDS", "1");
+
+/// Waits until the instance has no node in the swarm any more.
+async fn wait_out_of_the_swarm(manager: &Docker, instance_id: &str) -> Result<()> {
+    e2e::wait::until(
+        Duration::from_secs(90),
+        Duration::from_millis(250),
+        async || {
+            Ok(
+                match docker::node_by_instance_id(manager, instance_id).await? {
+                    None => Ok(()),
+                    Some(node) => Err(format!(
+                        "the node of {instance_id} is still in the swarm: {:?}",
+                        node.status.and_then(|s| s.state)
+                    )),
+                },
+            )
+        },
+    )
+    .await
+}
+
+/// Raft members, and how many of them are reachable.
+async fn managers(manager: &Docker) -> Result<(usize, usize)> {
+    let nodes = manager.list_nodes(None).await?;
+    let members: Vec<_> = nodes
+        .iter()
+        .filter_map(|n| n.manager_status.as_ref())
+        .collect();
+    let reachable = members
+        .iter()
+        .filter(|m| m.reachability == Some(Reachability::REACHABLE))
+        .count();
+    Ok((members.len(), reachable))
+}
+
+/// The instance the group launched in place of `lost`, once it is a Ready node.
+async fn replacement(fixture: &Fixture, manager: &Docker, lost: &str) -> Result<String> {
+    let new = e2e::wait::until(
+        Duration::from_secs(60),
+        Duration::from_millis(250),
+        async || {
+            let in_service: Vec<String> = fixture
+                .instances()
+                .await?
+                .into_iter()
+                .filter(|i| i.0 != lost && i.1 == "InService")
+                .map(|i| i.0)
+                .collect();
+            Ok(in_service
+                .into_iter()
+                .next()
+                .ok_or_else(|| format!("no replacement of {lost} in service yet")))
+        },
+    )
+    .await?;
+    workload::wait_joined(manager, std::slice::from_ref(&new)).await?;
+    Ok(new)
+}
+
+#[tokio::test]
+async fn a_worker_terminated_outside_its_group_is_removed_by_two_sweepers_at_once() -> Result<()> {
+    let fixture = Fixture::new("sweep-worker", 1, Some(JOIN)).await?;
+    let outcome = async {
+        let manager = Testbed::load()?.manager().await?;
+        let instance = fixture.wait_in_service(1).await?.remove(0);
+        workload::wait_joined(&manager, std::slice::from_ref(&instance)).await?;
+        // Two processors sweep the same swarm: both see the lost node, either removes it.
+        let mut first = ProcessorProcess::start(&fixture, &[SWEEP_EVERY_SECOND])?;
+        let mut second = ProcessorProcess::start(&fixture, &[SWEEP_EVERY_SECOND])?;
+        fixture.ec2_terminate(&instance).await?;
+        wait_out_of_the_swarm(&manager, &instance).await?;
+        // Removed by a sweep: one of these two, or the processor of a test beside this one
+        // (all sweep the test bed's one swarm).
+        let tag = format!("instance_id={instance}");
+        let removals = e2e::processor::logged_anywhere(&["sweep: removing a lost node", &tag])?;
+        ensure!(!removals.is_empty(), "no sweep removed it");
+        let logs = format!("{}{}", first.logged(), second.logged());
+        ensure!(!logs.contains("the sweep failed"), "a sweep failed: {logs}");
+        ensure!(
+            history_of(&instance)
+                .await?
+                .iter()
+                .any(|h| h.contains("terminated through EC2")),
+            "{:?}",
+            history_of(&instance).await?
+        );
+        // The group keeps its capacity; the new node is left alone by the sweep.
+        let new = replacement(&fixture, &manager, &instance).await?;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        ensure!(
+            docker::node_by_instance_id(&manager, &new).await?.is_some(),
+            "the replacement {new} was removed"
+        );
+        first.stop()?;
+        second.stop()?;
+        Ok(())
+    }
+    .await;
+    fixture.remove().await?;
+    outcome
+}
+
+#[tokio::test]
+async fn a_manager_terminated_outside_its_group_is_demoted_then_removed_and_raft_shrinks_back()
+-> Result<()> {
+    let fixture = Fixture::with_role("sweep-manager", 1, Some(JOIN_AS_MANAGER), "manager").await?;
+    let outcome = async {
+        let manager = Testbed::load()?.manager().await?;
+        let instance = fixture.wait_in_service(1).await?.remove(0);
+        workload::wait_joined(&manager, std::slice::from_ref(&instance)).await?;
+        let (members, _) = managers(&manager).await?;
+        fixture
+            .put_hook("drain", TERMINATING, 3600, "ABANDON")
+            .await?;
+        let mut processor = ProcessorProcess::start(&fixture, &[SWEEP_EVERY_SECOND])?;
+        fixture.ec2_terminate(&instance).await?;
+        wait_out_of_the_swarm(&manager, &instance).await?;
+        // Demoted, then removed (Swarm refuses to remove a Raft member): by this processor's
+        // sweeps, or those of a test beside this one.
+        let tag = format!("instance_id={instance}");
+        let demoted = e2e::processor::logged_anywhere(&["sweep: demoting a lost manager", &tag])?;
+        ensure!(!demoted.is_empty(), "never demoted: {}", processor.logged());
+        let removed = e2e::processor::logged_anywhere(&["sweep: removing a lost node", &tag])?;
+        ensure!(!removed.is_empty(), "never removed: {}", processor.logged());
+        ensure!(
+            demoted[0] < removed[0],
+            "removed before it was demoted: {demoted:?} {removed:?}"
+        );
+        // Its replacement joins as a manager: Raft is as large as before, every member alive.
+        replacement(&fixture, &manager, &instance).await?;
+        e2e::wait::until(
+            Duration::from_secs(30),
+            Duration::from_millis(250),
+            async || {
+                let (count, reachable) = managers(&manager).await?;
+                Ok(if (count, reachable) == (members, members) {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "{count} managers, {reachable} reachable; expected {members} and {members}"
+                    ))
+                })
+            },
+        )
+        .await?;
+        // Scaled in through the hook: the processor drains the replacement before it goes.
+        fixture.set_desired(0).await?;
+        e2e::wait::until(
+            Duration::from_secs(90),
+            Duration::from_millis(250),
+            async || {
+                Ok(if managers(&manager).await?.0 == members - 1 {
+                    Ok(())
+                } else {
+                    Err("the replacement is still a manager".to_owned())
+                })
+            },
+        )
+        .await?;
+        processor.stop()?;
+        Ok(())
+    }
+    .await;
+    fixture.remove().await?;
+    outcome
+}
+
+#[tokio::test]
+async fn a_worker_whose_daemon_died_is_replaced_through_its_termination_hook() -> Result<()> {
+    let fixture = Fixture::new("sweep-dead", 1, Some(JOIN)).await?;
+    let outcome = async {
+        let bed = Testbed::load()?;
+        let manager = bed.manager().await?;
+        let instance = fixture.wait_in_service(1).await?.remove(0);
+        workload::wait_joined(&manager, std::slice::from_ref(&instance)).await?;
+        fixture
+            .put_hook("drain", TERMINATING, 3600, "ABANDON")
+            .await?;
+        let mut processor = ProcessorProcess::start(
+            &fixture,
+            &[SWEEP_EVERY_SECOND, ("SWEEP_DOWN_GRACE_SECONDS", "3")],
+        )?;
+        let node = Testbed::load()?
+            .nodes
+            .into_iter()
+            .find(|n| n.instance_id == instance)
+            .context("no test bed node for the instance")?;
+        node.kill();
+        // Down past the grace period, on an instance still in service: the group replaces
+        // it, through its termination hook, and the drain removes the node.
+        fixture
+            .wait_state(&instance, None, Duration::from_secs(90))
+            .await?;
+        let history = history_of(&instance).await?;
+        let marked = history
+            .iter()
+            .position(|h| h.contains("marked Unhealthy"))
+            .context(format!("never marked unhealthy: {history:?}"))?;
+        let completed = history
+            .iter()
+            .position(|h| h.ends_with("completed with CONTINUE"))
+            .context(format!("its hook was not completed: {history:?}"))?;
+        ensure!(marked < completed, "{history:?}");
+        wait_out_of_the_swarm(&manager, &instance).await?;
+        let tag = format!("instance_id={instance}");
+        ensure!(
+            !e2e::processor::logged_anywhere(&["sweep: marking the instance unhealthy", &tag])?
+                .is_empty(),
+            "{}",
+            processor.logged()
+        );
+        replacement(&fixture, &manager, &instance).await?;
+        processor.stop()?;
+        Ok(())
+    }
+    .await;
+    fixture.remove().await?;
+    outcome
+}
