@@ -12,6 +12,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use futures_util::future::Either;
 use lambda_runtime::LambdaEvent;
 use swarm_aws::ports::{Groups, LifecycleHooks, Queue, SwarmNodes};
 use tracing::Instrument;
@@ -91,7 +92,7 @@ pub async fn invoke<S: SwarmNodes, H: LifecycleHooks + Groups, Q: Queue>(
 
 /// Handles one batch; the records are processed side by side. With `queue`, each record
 /// reported back is first made visible again after [`COME_BACK_AFTER`].
-pub async fn handle<S: SwarmNodes, H: LifecycleHooks, Q: Queue>(
+pub async fn handle<S: SwarmNodes, H: LifecycleHooks + Groups, Q: Queue>(
     processor: &Processor<S, H>,
     queue: Option<&Q>,
     event: LambdaEvent<SqsEvent>,
@@ -101,9 +102,11 @@ pub async fn handle<S: SwarmNodes, H: LifecycleHooks, Q: Queue>(
         let message_id = record.message_id.clone().unwrap_or_default();
         let span = tracing::info_span!("message", message_id = %message_id);
         async move {
-            let finished = match Triage::of_record(record, processor.config()) {
-                Triage::Acknowledge { .. } | Triage::Spot(_) => true,
-                Triage::Reject(_) => false,
+            let triage = Triage::of_record(record, processor.config());
+            // The work: a hook's action driven as far as the budget allows, or a drain ahead
+            // of a Spot interruption.
+            let work = match &triage {
+                Triage::Acknowledge { .. } | Triage::Reject(_) => None,
                 Triage::Action(action) => {
                     let span = tracing::info_span!(
                         "action",
@@ -111,7 +114,19 @@ pub async fn handle<S: SwarmNodes, H: LifecycleHooks, Q: Queue>(
                         asg_name = %action.group,
                         hook_name = %action.hook,
                     );
-                    match processor.drive(&action, budget).instrument(span).await {
+                    Some(Either::Left(processor.drive(action, budget).instrument(span)))
+                }
+                Triage::Spot(notice) => {
+                    let span = tracing::info_span!("spot", instance_id = %notice.instance_id);
+                    Some(Either::Right(
+                        processor.drain_ahead(notice, budget).instrument(span),
+                    ))
+                }
+            };
+            let finished = match work {
+                None => matches!(triage, Triage::Acknowledge { .. }),
+                Some(work) => {
+                    match work.await {
                         Ok(Outcome::Finished(_)) => true,
                         Ok(Outcome::Later(step)) => {
                             tracing::info!(step = step.name(), reason = step.reason(), "coming back later");

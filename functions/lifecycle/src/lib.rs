@@ -5,7 +5,8 @@
 //! - [`config`]: the settings, from the environment, checked at start;
 //! - [`triage`]: from one SQS message to what is done with it (acknowledge, act, keep for the
 //!   dead-letter queue);
-//! - [`sweep`]: the membership sweep, which heals the swarm after losses no hook announced.
+//! - [`sweep`]: the membership sweep, which heals the swarm after losses no hook announced;
+//! - [`spot`]: a Spot notice drains its instance's node at once, ahead of any hook.
 
 pub mod config;
 #[cfg(test)]
@@ -13,5 +14,6 @@ mod fakes;
 pub mod lambda;
 pub mod processor;
 pub mod serve;
+pub mod spot;
 pub mod sweep;
 pub mod triage;

@@ -10,9 +10,9 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use swarm_aws::drain::{Observation, Step, decide};
+use swarm_aws::drain::{ActionStatus, Observation, Step, decide};
 use swarm_aws::error::Error;
-use swarm_aws::event::{LifecycleAction, Transition};
+use swarm_aws::event::{LifecycleAction, SpotInterruption, Transition};
 use swarm_aws::ids::InstanceId;
 use swarm_aws::ports::{Answer, LifecycleHooks, SwarmNodes};
 
@@ -99,22 +99,52 @@ impl<S: SwarmNodes, H: LifecycleHooks> Processor<S, H> {
         })
     }
 
+    /// Everything [`decide`] needs to drain ahead of a Spot notice, read now: no hook holds
+    /// the instance yet, so the drain goes on until its node is out of the swarm.
+    pub async fn observe_notice(&self, notice: &SpotInterruption) -> Result<Observation, Error> {
+        let swarm = self.swarm.observe(&notice.instance_id).await?;
+        Ok(Observation {
+            transition: Transition::Terminating,
+            action: ActionStatus::Waiting,
+            swarm,
+            elapsed: notice
+                .time
+                .and_then(|time| (Utc::now() - time).to_std().ok())
+                .unwrap_or_default(),
+            deadline: self.config.drain_deadline,
+            since_heartbeat: None,
+            heartbeat_every: self.config.heartbeat_every,
+        })
+    }
+
     /// One reconcile step: observe, decide, act. Returns the step taken.
     pub async fn step(&self, action: &LifecycleAction) -> Result<Step, Error> {
-        let mut step = decide(&self.observe(action).await?);
+        self.step_of(Subject::Action(action)).await
+    }
+
+    /// One step for `subject`.
+    async fn step_of(&self, subject: Subject<'_>) -> Result<Step, Error> {
+        let mut step = decide(&self.observe_subject(subject).await?);
         let _serialized = if matches!(step, Step::Demote { .. }) {
             let guard = self.demotions.lock().await;
             // Decide again under the lock: another demotion may have just changed the count.
-            step = decide(&self.observe(action).await?);
+            step = decide(&self.observe_subject(subject).await?);
             Some(guard)
         } else {
             None
         };
-        self.act(action, &step).await?;
+        self.act(subject.action(), &step).await?;
         Ok(step)
     }
 
-    async fn act(&self, action: &LifecycleAction, step: &Step) -> Result<(), Error> {
+    async fn observe_subject(&self, subject: Subject<'_>) -> Result<Observation, Error> {
+        match subject {
+            Subject::Action(action) => self.observe(action).await,
+            Subject::Notice(notice) => self.observe_notice(notice).await,
+        }
+    }
+
+    async fn act(&self, action: Option<&LifecycleAction>, step: &Step) -> Result<(), Error> {
         let reason = step.reason();
         match step {
             Step::Done { .. } => tracing::info!(step = step.name(), reason, "nothing left to do"),
@@ -128,7 +158,7 @@ impl<S: SwarmNodes, H: LifecycleHooks> Processor<S, H> {
             }
             Step::Wait { heartbeat, .. } => {
                 tracing::debug!(step = step.name(), reason, "waiting");
-                if *heartbeat {
+                if *heartbeat && let Some(action) = action {
                     let answer = self.hooks.heartbeat(action).await?;
                     lock(&self.heartbeats).insert(action.token.as_str().to_owned(), Instant::now());
                     tracing::info!(
@@ -160,6 +190,24 @@ impl<S: SwarmNodes, H: LifecycleHooks> Processor<S, H> {
                 self.swarm.remove(node_id).await?;
             }
             Step::Complete { result, forced, .. } => {
+                let Some(action) = action else {
+                    // No hook holds the instance yet: when its termination hook comes, the
+                    // node is already out of the swarm and it completes at once.
+                    if *forced {
+                        tracing::warn!(
+                            step = step.name(),
+                            reason,
+                            "DEADLINE PASSED: no longer draining ahead of the interruption"
+                        );
+                    } else {
+                        tracing::info!(
+                            step = step.name(),
+                            reason,
+                            "drained ahead of the interruption"
+                        );
+                    }
+                    return Ok(());
+                };
                 let answer = self.hooks.complete(action, *result).await?;
                 let result = result.as_aws_str();
                 if *forced {
@@ -198,20 +246,34 @@ impl<S: SwarmNodes, H: LifecycleHooks> Processor<S, H> {
         action: &LifecycleAction,
         budget: Duration,
     ) -> Result<Outcome, Error> {
+        let outcome = self.follow(Subject::Action(action), budget).await?;
+        match &outcome {
+            Outcome::Finished(Step::Done { .. }) => self.forget(action),
+            Outcome::Finished(Step::Complete { .. })
+                if action.transition == Transition::Terminating =>
+            {
+                // What the termination leaves (or what happened meanwhile) is the sweep's.
+                self.sweep_wanted.notify_one();
+            }
+            _ => {}
+        }
+        Ok(outcome)
+    }
+
+    /// Takes step after step for `subject` until one finishes (done, or completed), or until
+    /// `budget` runs out while it waits.
+    pub(crate) async fn follow(
+        &self,
+        subject: Subject<'_>,
+        budget: Duration,
+    ) -> Result<Outcome, Error> {
         let started = Instant::now();
         loop {
-            let step = self.step(action).await?;
+            // One step: observe, decide, act.
+            let step = self.step_of(subject).await?;
             match step {
-                Step::Done { .. } => {
-                    self.forget(action);
-                    return Ok(Outcome::Finished(step));
-                }
-                Step::Complete { .. } => {
-                    if action.transition == Transition::Terminating {
-                        self.sweep_wanted.notify_one();
-                    }
-                    return Ok(Outcome::Finished(step));
-                }
+                Step::Done { .. } | Step::Complete { .. } => return Ok(Outcome::Finished(step)),
+                // Waiting: come back later if the budget would run out, else follow the swarm.
                 Step::Wait { .. } => {
                     if started.elapsed() + self.config.poll_interval >= budget {
                         return Ok(Outcome::Later(step));
@@ -227,6 +289,25 @@ impl<S: SwarmNodes, H: LifecycleHooks> Processor<S, H> {
     fn forget(&self, action: &LifecycleAction) {
         lock(&self.heartbeats).remove(action.token.as_str());
         lock(&self.first_seen).remove(action.token.as_str());
+    }
+}
+
+/// What a drain is for.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Subject<'a> {
+    /// A lifecycle action its hook holds: heartbeated while it waits, completed at the end.
+    Action(&'a LifecycleAction),
+    /// A Spot notice: no hook holds the instance yet, nothing to heartbeat or complete.
+    Notice(&'a SpotInterruption),
+}
+
+impl<'a> Subject<'a> {
+    /// The hook's action, if one holds the instance.
+    fn action(self) -> Option<&'a LifecycleAction> {
+        match self {
+            Self::Action(action) => Some(action),
+            Self::Notice(_) => None,
+        }
     }
 }
 

@@ -8,6 +8,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::future::Either;
 use swarm_aws::ports::{Groups, LifecycleHooks, Queue, Received, SwarmNodes};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
@@ -150,22 +151,29 @@ async fn handle<Q, S, H>(
 ) where
     Q: Queue,
     S: SwarmNodes,
-    H: LifecycleHooks,
+    H: LifecycleHooks + Groups,
 {
     let triage = Triage::of_body(message.body.as_bytes(), processor.config());
     triage.log(&message.id, &message.body);
-    let action = match triage {
-        Triage::Acknowledge { .. } | Triage::Spot(_) => return delete(queue, message).await,
+    // The work: a hook's action driven to its end, or a drain ahead of a Spot interruption.
+    let (span, work) = match &triage {
+        Triage::Acknowledge { .. } => return delete(queue, message).await,
         // Not deleted: the queue's redrive policy moves it to the dead-letter queue.
         Triage::Reject(_) => return,
-        Triage::Action(action) => action,
+        Triage::Action(action) => (
+            tracing::info_span!(
+                "action",
+                instance_id = %action.instance_id,
+                asg_name = %action.group,
+                hook_name = %action.hook,
+            ),
+            Either::Left(processor.drive(action, NO_BUDGET)),
+        ),
+        Triage::Spot(notice) => (
+            tracing::info_span!("spot", instance_id = %notice.instance_id),
+            Either::Right(processor.drain_ahead(notice, NO_BUDGET)),
+        ),
     };
-    let span = tracing::info_span!(
-        "action",
-        instance_id = %action.instance_id,
-        asg_name = %action.group,
-        hook_name = %action.hook,
-    );
     async {
         let visibility = processor.config().visibility_timeout;
         let keep_hidden = async {
@@ -181,7 +189,7 @@ async fn handle<Q, S, H>(
             let _ = stopped.wait_for(|stop| *stop).await;
         };
         tokio::select! {
-            outcome = processor.drive(&action, NO_BUDGET) => match outcome {
+            outcome = work => match outcome {
                 Ok(Outcome::Finished(_)) => delete(queue, message).await,
                 Ok(Outcome::Later(step)) => {
                     tracing::info!(step = step.name(), reason = step.reason(), "coming back later");

@@ -22,7 +22,7 @@ pub enum Triage {
     },
     /// A lifecycle action of one of our groups: drain or admit the instance.
     Action(LifecycleAction),
-    /// A Spot instance is about to be reclaimed: drain it now, there is no time to wait for a hook.
+    /// A Spot instance is about to be reclaimed, or at risk: drain it now, ahead of any hook.
     Spot(SpotInterruption),
     /// Unreadable: keep it (do not delete) so that SQS redrives it to the dead-letter queue.
     Reject(ParseError),
@@ -80,8 +80,9 @@ impl Triage {
                 message_id,
                 step = "triage",
                 instance_id = %spot.instance_id,
+                notice = ?spot.notice,
                 action = %spot.action,
-                "spot interruption warning received"
+                "spot notice received: draining ahead of the interruption"
             ),
             Self::Reject(error) => tracing::error!(
                 message_id,

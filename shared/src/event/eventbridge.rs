@@ -2,7 +2,7 @@
 
 use super::error::{a_json_kind, shorten};
 use super::fields::Fields;
-use super::{Envelope, LifecycleMessage, ParseError, SpotInterruption, direct};
+use super::{Envelope, LifecycleMessage, ParseError, SpotInterruption, SpotNotice, direct};
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use serde_json::{Map, Value};
 
@@ -11,6 +11,7 @@ const EC2: &str = "aws.ec2";
 const TERMINATE_ACTION: &str = "EC2 Instance-terminate Lifecycle Action";
 const LAUNCH_ACTION: &str = "EC2 Instance-launch Lifecycle Action";
 const SPOT_WARNING: &str = "EC2 Spot Instance Interruption Warning";
+const REBALANCE: &str = "EC2 Instance Rebalance Recommendation";
 
 /// Whether `object` is an EventBridge event: every one has a `detail-type`, and no Auto
 /// Scaling notification has.
@@ -39,7 +40,14 @@ pub(super) fn parse(object: Map<String, Value>) -> Result<LifecycleMessage, Pars
         }
         (EC2, SPOT_WARNING) => Ok(LifecycleMessage::SpotInterruption(SpotInterruption {
             instance_id: detail.required_id("instance-id")?,
+            notice: SpotNotice::InterruptionWarning,
             action: detail.required_str("instance-action")?.to_owned(),
+            time: event.time,
+        })),
+        (EC2, REBALANCE) => Ok(LifecycleMessage::SpotInterruption(SpotInterruption {
+            instance_id: detail.required_id("instance-id")?,
+            notice: SpotNotice::RebalanceRecommendation,
+            action: String::new(),
             time: event.time,
         })),
         (source, detail_type) => Err(ParseError::UnsupportedEvent {

@@ -41,7 +41,8 @@ pub enum LifecycleMessage {
     },
     /// An instance waits in `Pending:Wait` or `Terminating:Wait` for this action to complete.
     Action(LifecycleAction),
-    /// EC2 will stop or terminate a Spot instance in about two minutes.
+    /// EC2 will reclaim a Spot instance in about two minutes, or advises rebalancing away
+    /// from it.
     SpotInterruption(SpotInterruption),
 }
 
@@ -111,14 +112,27 @@ pub struct LifecycleAction {
     pub envelope: Envelope,
 }
 
-/// EC2's two-minute warning before it reclaims a Spot instance.
+/// Which of EC2's Spot notices.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SpotNotice {
+    /// "EC2 Spot Instance Interruption Warning": reclaimed in about two minutes.
+    InterruptionWarning,
+    /// "EC2 Instance Rebalance Recommendation": at elevated risk of interruption, possibly
+    /// earlier than the warning, with no lead time promised.
+    RebalanceRecommendation,
+}
+
+/// EC2's notice that a Spot instance is about to be, or at risk of being, reclaimed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SpotInterruption {
-    /// The instance EC2 will reclaim.
+    /// The instance.
     pub instance_id: InstanceId,
-    /// `terminate`, `stop` or `hibernate`.
+    /// Which notice.
+    pub notice: SpotNotice,
+    /// For a warning: `terminate`, `stop` or `hibernate`; empty for a recommendation.
     pub action: String,
-    /// When the warning was issued.
+    /// When the notice was issued.
     pub time: Option<DateTime<Utc>>,
 }
 

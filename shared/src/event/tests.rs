@@ -98,7 +98,30 @@ fn a_spot_interruption_warning_names_the_instance_and_the_action() {
     };
     assert_eq!(spot.instance_id.as_str(), "i-0aa11bb22cc33dd44");
     assert_eq!(spot.action, "terminate");
+    assert_eq!(spot.notice, SpotNotice::InterruptionWarning);
     assert!(spot.time.is_some());
+}
+
+#[test]
+fn a_rebalance_recommendation_names_the_instance() {
+    let message =
+        parse_message(fixture("rebalance-recommendation.json").as_bytes()).expect("parses");
+    let LifecycleMessage::SpotInterruption(spot) = message else {
+        panic!("expected a spot notice, got {message:?}");
+    };
+    assert_eq!(spot.instance_id.as_str(), "i-0aa11bb22cc33dd44");
+    assert_eq!(spot.notice, SpotNotice::RebalanceRecommendation);
+    assert!(spot.time.is_some());
+    let body = String::from_utf8(with_field(
+        "rebalance-recommendation.json",
+        "detail",
+        Some(serde_json::json!({})),
+    ))
+    .expect("text");
+    assert_eq!(
+        error_of(body.as_bytes()).to_string(),
+        "required field `instance-id` is missing"
+    );
 }
 
 #[test]

@@ -340,6 +340,32 @@ impl Fixture {
         Ok(())
     }
 
+    /// EC2's Spot interruption warning (`warning`) or rebalance recommendation for the
+    /// instance `id`, of this group or not (EventBridge delivers every Spot notice of the
+    /// account and region), delivered to the fixture's queue as the stack's rule would; after
+    /// a warning, the instance is reclaimed two minutes later in emulator time.
+    pub async fn spot_notice(&self, id: &str, warning: bool) -> Result<()> {
+        let body = serde_json::json!({
+            "instance_id": id,
+            "queue_arn": self.queue_arn,
+            "warning": warning,
+        })
+        .to_string();
+        let (status, answer) = tokio::task::spawn_blocking(move || {
+            testbed::http::post_json(
+                testbed::autoscaling::addr(),
+                "/emulator/spot-notice",
+                &body,
+                Duration::from_secs(30),
+            )
+        })
+        .await??;
+        if status != 204 {
+            bail!("the emulator refused the Spot notice for {id}: {status} {answer}");
+        }
+        Ok(())
+    }
+
     /// Force-deletes the group (its nodes go), its launch configuration and queue, and
     /// removes its nodes' entries from the swarm.
     pub async fn remove(self) -> Result<()> {

@@ -223,6 +223,18 @@ const BREAKS: &[Break] = &[
         to: "                Action: autoscaling:SetInstanceHealth\n                Resource:\n                  - \"*\"\n",
     },
     Break {
+        rule: "spot_notices_reach_the_processor",
+        what: "Spot notices sent to the dead-letter queue",
+        from: "        - Id: lifecycle-queue\n          Arn: !GetAtt LifecycleQueue.Arn",
+        to: "        - Id: lifecycle-queue\n          Arn: !GetAtt LifecycleDeadLetterQueue.Arn",
+    },
+    Break {
+        rule: "spot_notices_reach_the_processor",
+        what: "no rebalance recommendations",
+        from: "detail-type: [EC2 Spot Instance Interruption Warning, EC2 Instance Rebalance Recommendation]",
+        to: "detail-type: [EC2 Spot Instance Interruption Warning]",
+    },
+    Break {
         rule: "processor_function_is_wired",
         what: "no membership sweep",
         from: "          Type: Schedule\n",

@@ -12,6 +12,9 @@ use tokio::time::Instant;
 
 use super::model::{Action, Ending, HookResult, Instance, LifecycleState, State, Transition};
 use super::{Emulator, notify, policy};
+
+/// How long after its interruption warning EC2 reclaims a Spot instance, in API seconds.
+pub const SPOT_WARNING_LEAD_SECS: u32 = 120;
 use crate::{Node, Testbed};
 
 /// How long the engine waits before it tries again to launch into a group whose last launch
@@ -463,6 +466,52 @@ impl Emulator {
         }
         self.finish_termination(id, &node).await;
         self.reconcile(&group);
+        Ok(())
+    }
+
+    /// EC2's Spot notice for the instance, delivered to the queue `target_arn` as the stack's
+    /// EventBridge rule would. A warning is followed, two minutes later in API time, by the
+    /// instance's termination through EC2, whatever its hooks are doing; a rebalance
+    /// recommendation by nothing.
+    pub async fn spot_notice(
+        self: &Arc<Self>,
+        id: &str,
+        target_arn: &str,
+        warning: bool,
+    ) -> Result<(), String> {
+        let (group, zone) = {
+            let state = self.lock();
+            let instance = state
+                .instances
+                .get(id)
+                .filter(|i| i.state != LifecycleState::Terminated)
+                .ok_or_else(|| format!("no running instance {id}"))?;
+            (instance.group.clone(), instance.zone.clone())
+        };
+        notify::send(
+            &self.sqs,
+            target_arn,
+            notify::spot_notice(id, &zone, warning),
+        )
+        .await?;
+        self.lock().record(
+            &group,
+            Some(id),
+            if warning {
+                "Spot interruption warning sent: reclaimed in 2 minutes"
+            } else {
+                "Spot rebalance recommendation sent"
+            },
+        );
+        if warning {
+            let emulator = Arc::clone(self);
+            let (id, lead) = (id.to_owned(), self.clock.real(SPOT_WARNING_LEAD_SECS));
+            tokio::spawn(async move {
+                tokio::time::sleep(lead).await;
+                // Gone already (a hook completed, an operator): nothing left to reclaim.
+                let _ = emulator.ec2_terminate(&id).await;
+            });
+        }
         Ok(())
     }
 

@@ -203,6 +203,7 @@ pub async fn serve(
         .route("/emulator/state", get(dump))
         .route("/emulator/rolling-update", post(rolling_update))
         .route("/emulator/ec2-terminate", post(ec2_terminate))
+        .route("/emulator/spot-notice", post(spot_notice))
         .with_state(Arc::clone(&emulator));
     // The target group's health: a registered node enters rotation once its check passes.
     let admitting = Arc::clone(&emulator);
@@ -294,6 +295,32 @@ async fn ec2_terminate(
         return (StatusCode::BAD_REQUEST, "expected {\"instance_id\": ...}").into_response();
     };
     match emulator.ec2_terminate(id).await {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(error) => (StatusCode::BAD_REQUEST, error).into_response(),
+    }
+}
+
+/// `POST /emulator/spot-notice` `{"instance_id": ..., "queue_arn": ..., "warning": true}`:
+/// EC2's Spot interruption warning (or, with `"warning": false`, its rebalance
+/// recommendation) for the instance, delivered to the queue as an EventBridge rule would; a
+/// warning's instance is reclaimed two minutes later in API time (see
+/// [`Emulator::spot_notice`]).
+async fn spot_notice(
+    AxumState(emulator): AxumState<Arc<Emulator>>,
+    axum::Json(request): axum::Json<serde_json::Value>,
+) -> Response {
+    let (Some(id), Some(queue_arn)) = (
+        request["instance_id"].as_str(),
+        request["queue_arn"].as_str(),
+    ) else {
+        return (
+            StatusCode::BAD_REQUEST,
+            "expected {\"instance_id\": ..., \"queue_arn\": ..., \"warning\": true|false}",
+        )
+            .into_response();
+    };
+    let warning = request["warning"].as_bool().unwrap_or(true);
+    match emulator.spot_notice(id, queue_arn, warning).await {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(error) => (StatusCode::BAD_REQUEST, error).into_response(),
     }

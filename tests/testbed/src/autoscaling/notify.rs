@@ -50,6 +50,37 @@ pub fn test_message(group: &Group, request_id: &str) -> String {
     .to_string()
 }
 
+/// EC2's Spot notice for `instance_id` as an EventBridge rule delivers it to a queue:
+/// `EC2 Spot Instance Interruption Warning` (`instance-action: terminate`) when `warning`,
+/// else `EC2 Instance Rebalance Recommendation`. (EC2 user guide: Spot instance interruption
+/// notices, EC2 instance rebalance recommendations.)
+pub fn spot_notice(instance_id: &str, zone: &str, warning: bool) -> String {
+    let (detail_type, detail) = if warning {
+        (
+            "EC2 Spot Instance Interruption Warning",
+            json!({ "instance-id": instance_id, "instance-action": "terminate" }),
+        )
+    } else {
+        (
+            "EC2 Instance Rebalance Recommendation",
+            json!({ "instance-id": instance_id }),
+        )
+    };
+    json!({
+        "version": "0",
+        "id": uuid::Uuid::new_v4().to_string(),
+        "detail-type": detail_type,
+        "source": "aws.ec2",
+        "account": ACCOUNT_ID,
+        // EventBridge times have second precision.
+        "time": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        "region": "us-east-1",
+        "resources": [format!("arn:aws:ec2:{zone}:instance/{instance_id}")],
+        "detail": detail,
+    })
+    .to_string()
+}
+
 /// Sends `body` to the queue `target_arn` names (`arn:aws:sqs:REGION:ACCOUNT:NAME`).
 pub async fn send(sqs: &aws_sdk_sqs::Client, target_arn: &str, body: String) -> Result<(), String> {
     let mut parts = target_arn.splitn(6, ':');
