@@ -363,6 +363,17 @@ fn sweep_node(node: &Node, now: DateTime<Utc>) -> SweepNode {
     }
 }
 
+/// Every node of the swarm, through `manager`.
+async fn list_nodes(manager: &Docker) -> Result<Vec<Node>, Error> {
+    manager
+        .list_nodes(None)
+        .await
+        .map_err(|source| Error::Docker {
+            call: "list nodes",
+            source,
+        })
+}
+
 /// A task that occupies its node: assigned and not yet stopped.
 fn occupies(task: &Task) -> bool {
     matches!(
@@ -464,13 +475,7 @@ impl DockerSwarm {
 impl SwarmNodes for DockerSwarm {
     async fn observe(&self, instance_id: &InstanceId) -> Result<SwarmView, Error> {
         let manager = self.manager(None).await?;
-        let nodes = manager
-            .list_nodes(None)
-            .await
-            .map_err(|source| Error::Docker {
-                call: "list nodes",
-                source,
-            })?;
+        let nodes = list_nodes(&manager).await?;
         let managers: Vec<&Node> = nodes
             .iter()
             .filter(|n| n.manager_status.is_some())
@@ -562,18 +567,10 @@ impl SwarmNodes for DockerSwarm {
         // An address is forgotten only while no other node has it: a terminated instance's
         // private address may already belong to its replacement.
         let taken = match &address {
-            Some(address) => manager
-                .list_nodes(None)
-                .await
-                .map_err(|source| Error::Docker {
-                    call: "list nodes",
-                    source,
-                })?
-                .iter()
-                .any(|n| {
-                    n.id.as_deref() != Some(node_id)
-                        && n.status.as_ref().and_then(|s| s.addr.as_deref()) == Some(address)
-                }),
+            Some(address) => list_nodes(&manager).await?.iter().any(|n| {
+                n.id.as_deref() != Some(node_id)
+                    && n.status.as_ref().and_then(|s| s.addr.as_deref()) == Some(address)
+            }),
             None => false,
         };
         if let Some(address) = address.filter(|_| !taken) {
@@ -589,15 +586,7 @@ impl SwarmNodes for DockerSwarm {
     }
 
     async fn members(&self) -> Result<Vec<SweepNode>, Error> {
-        let nodes = self
-            .manager(None)
-            .await?
-            .list_nodes(None)
-            .await
-            .map_err(|source| Error::Docker {
-                call: "list nodes",
-                source,
-            })?;
+        let nodes = list_nodes(&self.manager(None).await?).await?;
         let now = Utc::now();
         Ok(nodes.iter().map(|node| sweep_node(node, now)).collect())
     }

@@ -129,3 +129,18 @@ pub async fn instance_running_a_task(
     }
     anyhow::bail!("no node of {instances:?} runs a task")
 }
+
+/// The swarm's Raft members, how many of them Raft reaches, and whether one is the leader.
+pub async fn managers(manager: &Docker) -> Result<(usize, usize, bool)> {
+    let nodes = manager.list_nodes(None).await?;
+    let members: Vec<_> = nodes
+        .iter()
+        .filter_map(|n| n.manager_status.as_ref())
+        .collect();
+    let reachable = members
+        .iter()
+        .filter(|m| m.reachability == Some(bollard::models::Reachability::REACHABLE))
+        .count();
+    let leader = members.iter().any(|m| m.leader == Some(true));
+    Ok((members.len(), reachable, leader))
+}

@@ -7,7 +7,7 @@
 
 use anyhow::{Context, Result, bail, ensure};
 use bollard::Docker;
-use bollard::models::{NodeSpecRoleEnum, Reachability};
+use bollard::models::NodeSpecRoleEnum;
 use e2e::fixture::{Fixture, JOIN_AS_MANAGER, TERMINATING, history_of};
 use e2e::processor::ProcessorProcess;
 use e2e::workload;
@@ -15,21 +15,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use testbed::{Testbed, docker};
-
-/// Managers and how many Raft reaches, as the swarm says.
-async fn managers(manager: &Docker) -> Result<(usize, usize, bool)> {
-    let nodes = manager.list_nodes(None).await?;
-    let members: Vec<_> = nodes
-        .iter()
-        .filter_map(|n| n.manager_status.as_ref())
-        .collect();
-    let reachable = members
-        .iter()
-        .filter(|m| m.reachability == Some(Reachability::REACHABLE))
-        .count();
-    let leader = members.iter().any(|m| m.leader == Some(true));
-    Ok((members.len(), reachable, leader))
-}
 
 /// Waits until the swarm has `count` managers of which `reachable` are reachable, looking
 /// every 250 ms.
@@ -45,7 +30,7 @@ async fn wait_managers_every(
     poll: Duration,
 ) -> Result<()> {
     e2e::wait::until(Duration::from_secs(90), poll, async || {
-        let now = managers(manager).await?;
+        let now = workload::managers(manager).await?;
         Ok(if (now.0, now.1) == (count, reachable) {
             Ok(())
         } else {
@@ -63,7 +48,7 @@ fn watch_quorum(manager: Docker, stop: Arc<AtomicBool>) -> tokio::task::JoinHand
     tokio::spawn(async move {
         let mut lost = Vec::new();
         while !stop.load(Ordering::Relaxed) {
-            match managers(&manager).await {
+            match workload::managers(&manager).await {
                 Ok((members, reachable, leader)) if !leader || reachable < members / 2 + 1 => {
                     lost.push(format!(
                         "{members} managers, {reachable} reachable, leader: {leader}"

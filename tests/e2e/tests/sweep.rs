@@ -3,7 +3,6 @@
 
 use anyhow::{Context, Result, ensure};
 use bollard::Docker;
-use bollard::models::Reachability;
 use e2e::fixture::{Fixture, JOIN, JOIN_AS_MANAGER, TERMINATING, history_of};
 use e2e::processor::ProcessorProcess;
 use e2e::workload;
@@ -31,20 +30,6 @@ async fn wait_out_of_the_swarm(manager: &Docker, instance_id: &str) -> Result<()
         },
     )
     .await
-}
-
-/// Raft members, and how many of them are reachable.
-async fn managers(manager: &Docker) -> Result<(usize, usize)> {
-    let nodes = manager.list_nodes(None).await?;
-    let members: Vec<_> = nodes
-        .iter()
-        .filter_map(|n| n.manager_status.as_ref())
-        .collect();
-    let reachable = members
-        .iter()
-        .filter(|m| m.reachability == Some(Reachability::REACHABLE))
-        .count();
-    Ok((members.len(), reachable))
 }
 
 /// The instance the group launched in place of `lost`, once it is a Ready node.
@@ -122,7 +107,7 @@ async fn a_manager_terminated_outside_its_group_is_demoted_then_removed_and_raft
         let manager = Testbed::load()?.manager().await?;
         let instance = fixture.wait_in_service(1).await?.remove(0);
         workload::wait_joined(&manager, std::slice::from_ref(&instance)).await?;
-        let (members, _) = managers(&manager).await?;
+        let (members, _, _) = workload::managers(&manager).await?;
         fixture
             .put_hook("drain", TERMINATING, 3600, "ABANDON")
             .await?;
@@ -146,7 +131,7 @@ async fn a_manager_terminated_outside_its_group_is_demoted_then_removed_and_raft
             Duration::from_secs(30),
             Duration::from_millis(250),
             async || {
-                let (count, reachable) = managers(&manager).await?;
+                let (count, reachable, _) = workload::managers(&manager).await?;
                 Ok(if (count, reachable) == (members, members) {
                     Ok(())
                 } else {
@@ -163,7 +148,7 @@ async fn a_manager_terminated_outside_its_group_is_demoted_then_removed_and_raft
             Duration::from_secs(90),
             Duration::from_millis(250),
             async || {
-                Ok(if managers(&manager).await?.0 == members - 1 {
+                Ok(if workload::managers(&manager).await?.0 == members - 1 {
                     Ok(())
                 } else {
                     Err("the replacement is still a manager".to_owned())
