@@ -11,12 +11,22 @@
 # timeline target/bench/rolling-upgrade.svg. Leaves the upgraded test bed running for you to
 # explore; `target/debug/testbed down` removes it. Arguments go to rolling-upgrade
 # (`scripts/demo.sh --per-group 1` for a short run, `scripts/demo.sh --no-compare`).
+#
+# `scripts/demo.sh hard-failures`: the other scenario. Three managers and then a worker are
+# lost through EC2 one after another (no hook runs), each replaced by its group, under the
+# same load, with the membership sweep and, first, without it; writes
+# target/bench/hard-failures.json and target/bench/hard-failures.svg.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 cargo build --locked -p testbed -p lifecycle -p bootstrap -p e2e --bins
 testbed=target/debug/testbed
 
+scenario=rolling-upgrade
+if [ "${1:-}" = hard-failures ]; then
+  scenario=hard-failures
+  shift
+fi
 args=(--compare)
 for arg in "$@"; do
   if [ "$arg" = --no-compare ]; then args=(); fi
@@ -29,12 +39,12 @@ done
 # The AWS settings the tools read (moto, the emulator); the same for every fresh test bed.
 "$testbed" up >/dev/null
 eval "$("$testbed" env)"
-target/debug/rolling-upgrade "${args[@]}" "${extra[@]}"
+"target/debug/$scenario" "${args[@]}" "${extra[@]}"
 
 echo
-echo "The upgraded test bed is still up. Try:"
+echo "The test bed is still up. Try:"
 printf '  %-44s %s\n' \
-  "$testbed status" "# the swarm: new nodes only, all Ready" \
+  "$testbed status" "# the swarm: every node Ready" \
   "curl -s http://10.77.0.1:8080/" "# the service through the load balancer" \
   "curl -s 127.0.0.1:5001/emulator/state" "# the emulator's state and history" \
   "eval \"\$($testbed env)\"" "# the AWS SDK and CLI now reach moto and the emulator" \

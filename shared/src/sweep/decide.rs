@@ -23,8 +23,8 @@ pub enum Action {
         /// Why, with the majority it keeps.
         reason: String,
     },
-    /// Remove a Down worker (or demoted manager) whose instance is gone, and forget its
-    /// address in the cluster record.
+    /// Remove a worker (or demoted manager) that is not Ready and whose instance is gone, and
+    /// forget its address in the cluster record.
     Remove {
         /// The swarm node.
         node_id: String,
@@ -308,19 +308,14 @@ fn in_group(
 fn gone(plan: &mut Plan, look: &mut Look<'_>, node: &SweepNode, instance_id: &InstanceId) {
     let subject = format!("node {} ({instance_id})", node.id);
     if node.role == NodeRole::Worker {
-        if node.state == NodeState::Down {
-            plan.actions.push(Action::Remove {
-                node_id: node.id.clone(),
-                instance_id: instance_id.clone(),
-                reason: "it is Down and its instance is gone".into(),
-            });
-        } else {
-            plan.hold(
-                subject,
-                "its instance is gone, but the swarm does not list it Down yet".into(),
-                false,
-            );
-        }
+        // Not Ready (the caller passes no Ready node): Down, or `unknown` as a demoted manager
+        // is until its heartbeat times out. Its machine is gone either way: waiting for Down
+        // would only keep a dead node in the swarm half a minute longer.
+        plan.actions.push(Action::Remove {
+            node_id: node.id.clone(),
+            instance_id: instance_id.clone(),
+            reason: "it is not Ready and its instance is gone".into(),
+        });
         return;
     }
     if node.reachable {

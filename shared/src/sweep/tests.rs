@@ -113,13 +113,12 @@ fn a_down_worker_whose_instance_is_gone_is_removed() {
 }
 
 #[test]
-fn a_worker_whose_instance_is_gone_but_not_yet_down_waits() {
+fn a_worker_whose_instance_is_gone_is_removed_down_or_not_yet() {
+    // A demoted manager shows `unknown` until its heartbeat times out; its machine is gone.
     let mut seen = baseline();
     seen.nodes[3].state = NodeState::Other;
     left_groups(&mut seen, 4, Outside::Gone);
-    let plan = plan(&seen);
-    assert!(plan.actions.is_empty(), "{plan:?}");
-    assert!(held_reason(&plan, "w1").contains("not list it Down yet"));
+    assert_eq!(names(&plan(&seen)), ["remove w1"]);
 }
 
 #[test]

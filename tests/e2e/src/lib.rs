@@ -2,7 +2,9 @@
 //! `testbed up` starts (see the README) and fail, saying so, when it is not up.
 
 pub mod boot;
+pub mod demo;
 pub mod fixture;
+pub mod hard_failures;
 pub mod load;
 pub mod processor;
 pub mod rolling;

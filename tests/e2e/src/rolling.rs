@@ -108,18 +108,23 @@ pub struct Report {
 
 /// One observation of the swarm.
 #[derive(Debug, Clone, Copy)]
-struct Watch {
-    at: DateTime<Utc>,
-    running: Option<usize>,
-    quorum: bool,
+pub(crate) struct Watch {
+    /// When.
+    pub(crate) at: DateTime<Utc>,
+    /// Replicas of the service running (`None`: no manager answered).
+    pub(crate) running: Option<usize>,
+    /// Whether a majority of the managers was reachable.
+    pub(crate) quorum: bool,
 }
 
 /// What the watcher saw: its observations, and when each task of the service was first seen
 /// running (its start time: a task later shut down keeps no trace of it).
 #[derive(Debug, Default)]
-struct Watched {
-    watches: Vec<Watch>,
-    task_starts: HashMap<String, DateTime<Utc>>,
+pub(crate) struct Watched {
+    /// Every observation.
+    pub(crate) watches: Vec<Watch>,
+    /// Each task's start.
+    pub(crate) task_starts: HashMap<String, DateTime<Utc>>,
 }
 
 /// Runs the rolling upgrade of both groups under load; `progress` hears each change.
@@ -133,7 +138,7 @@ pub async fn run(options: &Options, mut progress: impl FnMut(&Progress)) -> Resu
     let config = crate::sdk_config().await?;
     let autoscaling = aws_sdk_autoscaling::Client::new(&config);
     let mut processor = if options.with_processor {
-        Some(start_processor(&config, &autoscaling).await?)
+        Some(start_processor(&config, &autoscaling, PROCESSOR_LOG, &[]).await?)
     } else {
         for group in GROUPS {
             for hook in ["drain", "admit"] {
@@ -317,12 +322,13 @@ pub async fn run(options: &Options, mut progress: impl FnMut(&Progress)) -> Resu
     })
 }
 
-fn seconds_since(start: DateTime<Utc>, at: DateTime<Utc>) -> f64 {
+/// Seconds from `start` to `at`.
+pub(crate) fn seconds_since(start: DateTime<Utc>, at: DateTime<Utc>) -> f64 {
     (at - start).num_milliseconds() as f64 / 1000.0
 }
 
 /// The web service with `replicas` replicas, running and in the load balancer.
-async fn ensure_service(manager: &bollard::Docker, replicas: u64) -> Result<()> {
+pub(crate) async fn ensure_service(manager: &bollard::Docker, replicas: u64) -> Result<()> {
     if manager.inspect_service(SERVICE, None).await.is_err() {
         service::deploy_web(manager, SERVICE, replicas, balancer::SERVICE_PORT).await?;
     }
@@ -345,9 +351,11 @@ async fn ensure_service(manager: &bollard::Docker, replicas: u64) -> Result<()> 
 
 /// The stack's hooks on both groups, to a queue, and `lifecycle serve` on it: the managers
 /// found in the cluster record, reached over mutual TLS, as the stack's Lambda function does.
-async fn start_processor(
+pub(crate) async fn start_processor(
     config: &aws_config::SdkConfig,
     autoscaling: &aws_sdk_autoscaling::Client,
+    log_path: &str,
+    extra: &[(&str, &str)],
 ) -> Result<Processor> {
     let sqs = aws_sdk_sqs::Client::new(config);
     let (queue_url, queue_arn) = crate::fixture::create_queue(&sqs, "rolling-upgrade").await?;
@@ -386,7 +394,7 @@ async fn start_processor(
         }
     }
     std::fs::create_dir_all("target/bench")?;
-    let log = std::fs::File::create(PROCESSOR_LOG)?;
+    let log = std::fs::File::create(log_path)?;
     let binary = crate::binary("lifecycle")?;
     let child = Command::new(&binary)
         .arg("serve")
@@ -399,6 +407,7 @@ async fn start_processor(
         .env("HEARTBEAT_INTERVAL_SECONDS", "1")
         .env("LOG_FORMAT", "json")
         .env("RUST_LOG", "info")
+        .envs(extra.iter().copied())
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log)
@@ -408,7 +417,7 @@ async fn start_processor(
 }
 
 /// The running processor, stopped when dropped (also when the run fails half way).
-struct Processor(Child);
+pub(crate) struct Processor(Child);
 
 impl Drop for Processor {
     fn drop(&mut self) {
@@ -418,7 +427,7 @@ impl Drop for Processor {
 }
 
 /// Samples the swarm every 250 ms: running replicas, and the managers' reachability.
-async fn watch(into: Arc<Mutex<Watched>>) {
+pub(crate) async fn watch(into: Arc<Mutex<Watched>>) {
     loop {
         let (watch, tasks) = observe().await;
         record(&into, watch, tasks);
@@ -489,7 +498,7 @@ async fn observe() -> (Watch, Vec<(String, DateTime<Utc>)>) {
 
 /// Down nodes, Ready managers and Ready workers at the end, once the swarm has settled
 /// (Swarm marks a node that vanished Down after its heartbeat period).
-async fn final_swarm() -> (Option<usize>, Option<usize>, Option<usize>) {
+pub(crate) async fn final_swarm() -> (Option<usize>, Option<usize>, Option<usize>) {
     tokio::time::sleep(Duration::from_secs(12)).await;
     // The first manager that answers with the node list (none: no leader).
     let answer = async {
@@ -519,7 +528,7 @@ async fn final_swarm() -> (Option<usize>, Option<usize>, Option<usize>) {
 }
 
 /// Instance id → test bed node name (`m4`), from the emulator's state.
-fn node_names(state: &serde_json::Value) -> HashMap<String, String> {
+pub(crate) fn node_names(state: &serde_json::Value) -> HashMap<String, String> {
     state["instances"]
         .as_array()
         .into_iter()
@@ -528,7 +537,8 @@ fn node_names(state: &serde_json::Value) -> HashMap<String, String> {
         .collect()
 }
 
-fn name<'a>(names: &'a HashMap<String, String>, id: &'a str) -> &'a str {
+/// The node name of `id`, or the id itself.
+pub(crate) fn name<'a>(names: &'a HashMap<String, String>, id: &'a str) -> &'a str {
     names.get(id).map_or(id, String::as_str)
 }
 

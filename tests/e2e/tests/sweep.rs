@@ -216,3 +216,119 @@ async fn a_worker_whose_daemon_died_is_replaced_through_its_termination_hook() -
     fixture.remove().await?;
     outcome
 }
+
+#[tokio::test]
+async fn a_down_node_of_another_group_is_never_touched_and_no_look_means_no_action() -> Result<()> {
+    let ours = Fixture::new("sweep-never", 1, Some(JOIN)).await?;
+    let theirs = Fixture::new("sweep-others", 1, Some(JOIN)).await;
+    let outcome = async {
+        let theirs = theirs.as_ref().map_err(|e| anyhow::anyhow!("{e:#}"))?;
+        let bed = Testbed::load()?;
+        let manager = bed.manager().await?;
+        let mine = ours.wait_in_service(1).await?.remove(0);
+        let other = theirs.wait_in_service(1).await?.remove(0);
+        workload::wait_joined(&manager, &[mine.clone(), other.clone()]).await?;
+        let node_of = |id: &str| {
+            Testbed::load()?
+                .nodes
+                .into_iter()
+                .find(|n| n.instance_id == id)
+                .context(format!("no test bed node for {id}"))
+        };
+        let (my_node, their_node) = (node_of(&mine)?, node_of(&other)?);
+        // Both daemons die; both instances stay in service, each in its own group.
+        my_node.kill();
+        their_node.kill();
+        e2e::wait::until(
+            Duration::from_secs(60),
+            Duration::from_millis(250),
+            async || {
+                let mut up = Vec::new();
+                for id in [&mine, &other] {
+                    let node = docker::node_by_instance_id(&manager, id).await?;
+                    if node.is_none_or(|n| docker::is_ready(&n)) {
+                        up.push(id.clone());
+                    }
+                }
+                Ok(if up.is_empty() {
+                    Ok(())
+                } else {
+                    Err(format!("not listed Down yet: {up:?}"))
+                })
+            },
+        )
+        .await?;
+        let marked = async |id: &str| -> Result<bool> {
+            Ok(history_of(id)
+                .await?
+                .iter()
+                .any(|h| h.contains("marked Unhealthy")))
+        };
+
+        // A processor whose Auto Scaling does not answer: its sweeps cannot look, so nothing
+        // is done about our Down node, past its grace period, and it says why.
+        let mut blind = ProcessorProcess::start(
+            &ours,
+            &[
+                SWEEP_EVERY_SECOND,
+                ("SWEEP_DOWN_GRACE_SECONDS", "1"),
+                ("AWS_ENDPOINT_URL_AUTO_SCALING", "http://127.0.0.1:9"),
+                ("AWS_MAX_ATTEMPTS", "1"),
+            ],
+        )?;
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        ensure!(!marked(&mine).await?, "a sweep that could not look acted");
+        ensure!(
+            docker::node_by_instance_id(&manager, &mine)
+                .await?
+                .is_some(),
+            "a sweep that could not look removed a node"
+        );
+        ensure!(
+            blind.logged().contains("the sweep failed"),
+            "{}",
+            blind.logged()
+        );
+        blind.stop()?;
+
+        // One that sees: ours is replaced; the other group's, as long Down, is never touched.
+        let mut seeing = ProcessorProcess::start(
+            &ours,
+            &[SWEEP_EVERY_SECOND, ("SWEEP_DOWN_GRACE_SECONDS", "1")],
+        )?;
+        e2e::wait::until(
+            Duration::from_secs(30),
+            Duration::from_millis(250),
+            async || {
+                Ok(if marked(&mine).await? {
+                    Ok(())
+                } else {
+                    Err("our Down node's instance is not marked unhealthy".to_owned())
+                })
+            },
+        )
+        .await?;
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        ensure!(
+            !marked(&other).await?
+                && theirs.state_of(&other).await?.as_deref() == Some("InService"),
+            "another group's instance was touched: {:?}",
+            history_of(&other).await?
+        );
+        ensure!(
+            docker::node_by_instance_id(&manager, &other)
+                .await?
+                .is_some(),
+            "another group's node was removed"
+        );
+        seeing.stop()?;
+        their_node.start_daemon().await?;
+        Ok(())
+    }
+    .await;
+    ours.remove().await?;
+    if let Ok(theirs) = theirs {
+        theirs.remove().await?;
+    }
+    outcome
+}

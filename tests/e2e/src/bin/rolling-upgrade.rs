@@ -12,11 +12,10 @@
 //! failed a request, lost quorum, left a Down node or did not replace every node.
 
 use std::io::IsTerminal;
-use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
+use e2e::demo::{fresh_testbed, or_none, print_summary, progress_bar, yes};
 use e2e::rolling::{Options, Progress, Report, run};
-use indicatif::{ProgressBar, ProgressStyle};
 
 struct Args {
     compare: bool,
@@ -47,41 +46,14 @@ fn args() -> Result<Args> {
     Ok(args)
 }
 
-/// `testbed down` then `testbed up`: a fresh 3 + 2 swarm.
-fn fresh_testbed() -> Result<()> {
-    let testbed = e2e::binary("testbed")?;
-    for step in ["down", "up"] {
-        let output = std::process::Command::new(&testbed).arg(step).output()?;
-        if !output.status.success() {
-            bail!(
-                "testbed {step} failed: {}",
-                String::from_utf8_lossy(&output.stderr)
-            );
-        }
-    }
-    Ok(())
-}
-
 async fn one_run(args: &Args, with_processor: bool) -> Result<Report> {
     let title = if with_processor {
         "with the processor"
     } else {
         "without the processor"
     };
-    let bar = ProgressBar::new(0);
+    let bar = progress_bar(title, "nodes")?;
     let tty = std::io::stderr().is_terminal();
-    if tty {
-        bar.set_style(
-            ProgressStyle::with_template(
-                "{spinner} {prefix} [{elapsed_precise}] [{bar:25}] {pos}/{len} nodes  {msg}",
-            )?
-            .progress_chars("=> "),
-        );
-        bar.enable_steady_tick(Duration::from_millis(120));
-    } else {
-        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
-    }
-    bar.set_prefix(title);
     if !args.keep {
         bar.set_message("bringing a fresh test bed up (3 managers + 2 workers)");
         fresh_testbed()?;
@@ -116,17 +88,6 @@ async fn one_run(args: &Args, with_processor: bool) -> Result<Report> {
     .await;
     bar.finish_and_clear();
     report
-}
-
-fn yes(value: bool) -> &'static str {
-    if value { "yes" } else { "NO" }
-}
-
-fn or_none<T: std::fmt::Display>(value: Option<T>) -> String {
-    value.map_or_else(
-        || "unknown: no manager answers".to_owned(),
-        |v| v.to_string(),
-    )
 }
 
 fn summary(report: &Report) -> Vec<(&'static str, String)> {
@@ -210,31 +171,16 @@ async fn main() -> Result<()> {
     println!();
     let left = summary(&with);
     let right = without.as_ref().map(summary);
-    match &right {
-        None => {
-            println!("Rolling upgrade under load, with the lifecycle processor");
-            for (what, value) in &left {
-                println!("  {what:<30} {value}");
-            }
-        }
-        Some(right) => {
-            let width = left
-                .iter()
-                .map(|(_, v)| v.chars().count())
-                .max()
-                .unwrap_or(0)
-                + 2;
-            let (what, with, without) = (
-                "Rolling upgrade under load",
-                "WITH the processor",
-                "WITHOUT",
-            );
-            println!("  {what:<30} {with:<width$} {without}");
-            for ((what, value), (_, other)) in left.iter().zip(right) {
-                println!("  {what:<30} {value:<width$} {other}");
-            }
-        }
-    }
+    print_summary(
+        if right.is_some() {
+            "Rolling upgrade under load"
+        } else {
+            "Rolling upgrade under load, with the lifecycle processor"
+        },
+        ("WITH the processor", "WITHOUT"),
+        &left,
+        right.as_deref(),
+    );
     for report in std::iter::once(&with).chain(without.as_ref()) {
         if !report.failures.is_empty() {
             let label = if report.with_processor {

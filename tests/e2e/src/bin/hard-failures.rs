@@ -1,0 +1,210 @@
+//! `hard-failures [--compare] [--rate N] [--keep]`: the demo's second scenario
+//! (`scripts/demo.sh hard-failures`). On a fresh test bed (3 managers + 2 workers, formed by
+//! the bootstrap) it runs a web service behind the load balancer under a steady load, and
+//! loses three managers and then a worker one after another through EC2, with no hook, each
+//! replaced by its group, the processor sweeping the membership. It shows its progress, then
+//! a summary, and writes `target/bench/hard-failures.json` and the timeline
+//! `target/bench/hard-failures.svg`.
+//!
+//! `--compare` first does the same on a fresh test bed with the sweep off (the processor
+//! still drains and admits through the hooks), its figures under `without_sweep`. `--keep`
+//! uses the running test bed. Exits non-zero when the run with the sweep lost the quorum,
+//! left a Down node, or ended with Raft members other than the managers in service.
+
+use std::io::IsTerminal;
+
+use anyhow::{Context, Result, bail};
+use e2e::demo::{fresh_testbed, or_none, print_summary, progress_bar, yes};
+use e2e::hard_failures::{Options, Progress, Report, run};
+
+struct Args {
+    compare: bool,
+    keep: bool,
+    rate: u32,
+}
+
+fn args() -> Result<Args> {
+    let mut args = Args {
+        compare: false,
+        keep: false,
+        rate: 20,
+    };
+    let mut given = std::env::args().skip(1);
+    while let Some(arg) = given.next() {
+        match arg.as_str() {
+            "--compare" => args.compare = true,
+            "--keep" => args.keep = true,
+            "--rate" => args.rate = given.next().context("--rate N")?.parse()?,
+            other => {
+                bail!("unknown argument {other}: hard-failures [--compare] [--rate N] [--keep]")
+            }
+        }
+    }
+    Ok(args)
+}
+
+async fn one_run(args: &Args, with_sweep: bool) -> Result<Report> {
+    let title = if with_sweep {
+        "with the sweep"
+    } else {
+        "without the sweep"
+    };
+    let bar = progress_bar(title, "losses")?;
+    let tty = std::io::stderr().is_terminal();
+    if !args.keep {
+        bar.set_message("bringing a fresh test bed up (3 managers + 2 workers)");
+        fresh_testbed()?;
+    }
+    let mut last_phase = String::new();
+    let started = std::time::Instant::now();
+    let options = Options {
+        with_sweep,
+        rate: args.rate,
+        replicas: 3,
+    };
+    let report = run(&options, |p: &Progress| {
+        bar.set_length(p.total as u64);
+        bar.set_position(p.lost as u64);
+        bar.set_message(format!(
+            "{} | {} requests, {} failed",
+            p.phase, p.requests.0, p.requests.1
+        ));
+        // Without a terminal, one line per change: what a CI log can hold.
+        if !tty && p.phase != last_phase {
+            eprintln!(
+                "[{:>5.1}s] {title}: {}",
+                started.elapsed().as_secs_f64(),
+                p.phase
+            );
+            last_phase = p.phase.clone();
+        }
+    })
+    .await;
+    bar.finish_and_clear();
+    report
+}
+
+fn summary(report: &Report) -> Vec<(&'static str, String)> {
+    let removed: Vec<f64> = report
+        .seconds_gone_to_removed
+        .iter()
+        .flatten()
+        .copied()
+        .collect();
+    let mut sorted = removed.clone();
+    sorted.sort_by(f64::total_cmp);
+    vec![
+        ("nodes lost (no hook)", report.lost.join(", ")),
+        (
+            "what went wrong",
+            if report.events.is_empty() {
+                "nothing".to_owned()
+            } else {
+                report
+                    .events
+                    .iter()
+                    .map(|(at, what)| format!("{at:.0}s {what}"))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            },
+        ),
+        ("managers kept quorum", yes(report.quorum_kept).to_owned()),
+        (
+            "longest without a leader",
+            format!("{:.1} s", report.longest_without_leader_seconds),
+        ),
+        ("Raft members at the end", or_none(report.raft_members_end)),
+        (
+            "managers in service at the end",
+            report.managers_in_service_end.to_string(),
+        ),
+        ("nodes left not Ready", or_none(report.down_nodes_left)),
+        (
+            "lost node removed after",
+            if sorted.is_empty() {
+                "never".to_owned()
+            } else {
+                format!(
+                    "p50 {:.1} s, max {:.1} s ({} of {})",
+                    sorted[(sorted.len() - 1) / 2],
+                    sorted[sorted.len() - 1],
+                    sorted.len(),
+                    report.lost.len()
+                )
+            },
+        ),
+        ("requests sent", report.requests_total.to_string()),
+        ("requests failed", report.requests_failed.to_string()),
+        (
+            "fewest replicas running",
+            format!("{} of 3", report.min_running_replicas),
+        ),
+        ("total time", format!("{:.1} s", report.total_seconds)),
+    ]
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let args = args()?;
+    // Without the sweep first: the test bed left for you to explore is the healthy one.
+    let without = if args.compare {
+        Some(one_run(&args, false).await?)
+    } else {
+        None
+    };
+    let with = one_run(&args, true).await?;
+
+    println!();
+    let left = summary(&with);
+    let right = without.as_ref().map(summary);
+    print_summary(
+        if right.is_some() {
+            "Losses no hook announces"
+        } else {
+            "Losses no hook announces, with the membership sweep"
+        },
+        ("WITH the sweep", "WITHOUT"),
+        &left,
+        right.as_deref(),
+    );
+
+    std::fs::create_dir_all("target/bench")?;
+    let mut json = serde_json::to_value(&with)?;
+    if let Some(without) = &without {
+        json["without_sweep"] = serde_json::to_value(without)?;
+    }
+    std::fs::write(
+        "target/bench/hard-failures.json",
+        serde_json::to_string_pretty(&json)?,
+    )?;
+    let mut panels = vec![e2e::timeline::Panel {
+        title: "with the sweep",
+        samples: &with.samples,
+        spans: &with.spans,
+        events: &with.events,
+    }];
+    if let Some(without) = &without {
+        panels.push(e2e::timeline::Panel {
+            title: "without the sweep",
+            samples: &without.samples,
+            spans: &without.spans,
+            events: &without.events,
+        });
+    }
+    std::fs::write(
+        "target/bench/hard-failures.svg",
+        e2e::timeline::svg(&panels),
+    )?;
+    println!();
+    println!(
+        "  written: target/bench/hard-failures.json, target/bench/hard-failures.svg (the timeline)"
+    );
+
+    let healed = with.quorum_kept
+        && with.down_nodes_left == Some(0)
+        && with.raft_members_end == Some(with.managers_in_service_end);
+    if !healed {
+        bail!("the run with the sweep did not heal the membership (see above)");
+    }
+    Ok(())
+}

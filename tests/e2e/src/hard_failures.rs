@@ -1,0 +1,321 @@
+//! Losses no hook announces, under load, on the running test bed: three managers and then a
+//! worker are terminated through EC2 one after another (`/emulator/ec2-terminate`: no hook
+//! runs), each replaced by its group, while a web service of 3 replicas behind the load
+//! balancer takes a steady load. With the membership sweep, each dead member is demoted and
+//! removed; without it, dead managers pile up in Raft until the quorum is lost. What it
+//! measures: the quorum at every sample, Raft members and managers in service at the end,
+//! nodes left not Ready, the time from an instance gone to its node removed, failed requests.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Result, bail};
+use chrono::Utc;
+use serde::Serialize;
+use testbed::autoscaling::{addr as emulator, state as emulator_state};
+use testbed::{Testbed, balancer, docker, layout};
+
+use crate::load::{Load, Sample};
+use crate::rolling::{
+    GROUPS, Watched, ensure_service, final_swarm, name, node_names, seconds_since, start_processor,
+    watch,
+};
+use crate::timeline::Span;
+
+/// Where the processor's log goes (JSON lines).
+pub const PROCESSOR_LOG: &str = "target/bench/hard-failures-processor.log";
+/// How often the processor sweeps in this scenario: the stack's minute would make each loss
+/// last a minute here, where nothing else is slow.
+pub const SWEEP_INTERVAL_SECONDS: &str = "5";
+/// The most a loss is given to heal (its node removed, its replacement in service) before
+/// the next one.
+const PER_LOSS: Duration = Duration::from_secs(60);
+/// The longest a swarm may go without a leader and still count as having kept its quorum: a
+/// lost leader (a manager lost is the leader one time in three) is followed by an election of
+/// a few seconds; a lost quorum never ends.
+const ELECTION: Duration = Duration::from_secs(20);
+/// Without the sweep no lost node is ever removed: the next loss comes this long after the
+/// replacement is in service (time enough for a sweep, had there been one).
+const SETTLE_WITHOUT_SWEEP: Duration = Duration::from_secs(20);
+
+/// How a run goes.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Sweep the membership (or not: the processor still drains and admits through hooks).
+    pub with_sweep: bool,
+    /// Requests a second.
+    pub rate: u32,
+    /// Replicas of the web service.
+    pub replicas: u64,
+}
+
+/// Where a run is, for a progress display.
+#[derive(Debug, Clone)]
+pub struct Progress {
+    /// Losses so far.
+    pub lost: usize,
+    /// Losses to come, in all.
+    pub total: usize,
+    /// What happens now.
+    pub phase: String,
+    /// Requests sent and failed so far.
+    pub requests: (usize, usize),
+}
+
+/// What a run measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// Whether the sweep ran.
+    pub with_sweep: bool,
+    /// The nodes lost, in order.
+    pub lost: Vec<String>,
+    /// Whether the quorum held: at every sample (every 250 ms) in which a manager answered, a
+    /// majority of the managers was reachable, and no stretch without any answer (no leader)
+    /// lasted longer than an election.
+    pub quorum_kept: bool,
+    /// The longest stretch of samples in which no manager answered (no leader), in seconds.
+    pub longest_without_leader_seconds: f64,
+    /// Raft members at the end (`None`: no manager answers).
+    pub raft_members_end: Option<usize>,
+    /// Instances in service in the managers' group at the end.
+    pub managers_in_service_end: usize,
+    /// Nodes left in `docker node ls` at the end that are not Ready (`None`: no manager
+    /// answers).
+    pub down_nodes_left: Option<usize>,
+    /// Per loss: seconds from the instance gone to its node out of the swarm (`None`: never,
+    /// within the time the run gave it).
+    pub seconds_gone_to_removed: Vec<Option<f64>>,
+    /// Requests sent.
+    pub requests_total: usize,
+    /// Requests failed or timed out.
+    pub requests_failed: usize,
+    /// The fewest replicas of the service running at any sample.
+    pub min_running_replicas: usize,
+    /// From the first request to the end of the last loss.
+    pub total_seconds: f64,
+    /// Each loss on the timeline: gone → removed (or → the end of its wait).
+    pub spans: Vec<Span>,
+    /// What went wrong, and when (seconds from the start).
+    pub events: Vec<(f64, String)>,
+    /// Every request (for the timeline; not in the JSON).
+    #[serde(skip)]
+    pub samples: Vec<Sample>,
+}
+
+/// Runs the losses under load; `progress` hears each change.
+pub async fn run(options: &Options, mut progress: impl FnMut(&Progress)) -> Result<Report> {
+    let bed = Testbed::load()?;
+    let manager = bed.manager().await?;
+    if !balancer::answers() {
+        bail!("the test bed's load balancer does not answer: `testbed up` starts it");
+    }
+    ensure_service(&manager, options.replicas).await?;
+    let config = crate::sdk_config().await?;
+    let autoscaling = aws_sdk_autoscaling::Client::new(&config);
+    let interval = if options.with_sweep {
+        SWEEP_INTERVAL_SECONDS
+    } else {
+        "0"
+    };
+    let processor = start_processor(
+        &config,
+        &autoscaling,
+        PROCESSOR_LOG,
+        &[("SWEEP_INTERVAL_SECONDS", interval)],
+    )
+    .await?;
+
+    // Three managers, then a worker: the instances in service now.
+    let state = emulator_state()?;
+    let in_service = |group: &str| -> Vec<String> {
+        state["instances"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|i| i["group"] == group && i["state"] == "InService")
+            .filter_map(|i| i["id"].as_str().map(str::to_owned))
+            .collect()
+    };
+    let mut losses = in_service(GROUPS[0]);
+    losses.truncate(3);
+    losses.extend(in_service(GROUPS[1]).into_iter().take(1));
+    let names = node_names(&state);
+
+    let started_at = Utc::now();
+    let load = Load::start((layout::gateway(), balancer::PORT).into(), options.rate);
+    let watched: Arc<Mutex<Watched>> = Arc::default();
+    let watching = tokio::spawn(watch(Arc::clone(&watched)));
+
+    let mut spans = Vec::new();
+    let mut removed_after = Vec::new();
+    let mut lost = Vec::new();
+    for (index, id) in losses.iter().enumerate() {
+        let node = name(&names, id).to_owned();
+        lost.push(node.clone());
+        // Lose it: EC2 terminates the instance, no hook runs, its group replaces it.
+        let body = serde_json::json!({ "instance_id": id }).to_string();
+        let (status, answer) = tokio::task::spawn_blocking(move || {
+            testbed::http::post_json(
+                emulator(),
+                "/emulator/ec2-terminate",
+                &body,
+                Duration::from_secs(60),
+            )
+        })
+        .await??;
+        if status != 204 {
+            bail!("the emulator refused to terminate {node}: {status} {answer}");
+        }
+        // The emulator answers once the machine is gone: from here its node is a dead member.
+        let gone_at = Utc::now();
+        // Heal: wait until its node is out of the swarm and its group is whole again, or
+        // until the time given to a loss runs out.
+        let deadline = Instant::now() + PER_LOSS;
+        let mut removed = None;
+        loop {
+            if removed.is_none() && node_gone(id).await == Some(true) {
+                removed = Some(seconds_since(gone_at, Utc::now()));
+            }
+            let whole = group_whole(id)?;
+            let samples = load.samples();
+            progress(&Progress {
+                lost: index,
+                total: losses.len(),
+                phase: format!(
+                    "{node} lost: {}, {}",
+                    if removed.is_some() {
+                        "its node removed"
+                    } else {
+                        "its node still in the swarm"
+                    },
+                    if whole {
+                        "its replacement in service"
+                    } else {
+                        "its replacement on the way"
+                    }
+                ),
+                requests: (
+                    samples.len(),
+                    samples.iter().filter(|s| s.error.is_some()).count(),
+                ),
+            });
+            let settled = !options.with_sweep
+                && whole
+                && (Utc::now() - gone_at).to_std().unwrap_or_default() >= SETTLE_WITHOUT_SWEEP;
+            if (removed.is_some() && whole) || settled || Instant::now() > deadline {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        let start = seconds_since(started_at, gone_at);
+        spans.push(Span {
+            label: format!("{node} lost"),
+            start,
+            end: start + removed.unwrap_or(PER_LOSS.as_secs_f64()),
+        });
+        removed_after.push(removed);
+    }
+    let finished_at = Utc::now();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let samples = load.stop().await;
+    watching.abort();
+    let watches = watched
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .watches
+        .clone();
+    drop(processor);
+
+    // The quorum: a minority reachable where a manager answered, or no answer for longer
+    // than an election.
+    let mut events = Vec::new();
+    let (mut longest, mut longest_from, mut since) = (0.0_f64, started_at, None);
+    for w in &watches {
+        if w.running.is_some() && !w.quorum {
+            events.push((
+                seconds_since(started_at, w.at),
+                "managers' quorum lost (a minority reachable)".to_owned(),
+            ));
+        }
+        match (w.running, since) {
+            (None, None) => since = Some(w.at),
+            (None, Some(first)) if seconds_since(first, w.at) > longest => {
+                longest = seconds_since(first, w.at);
+                longest_from = first;
+            }
+            (None, Some(_)) => {}
+            (Some(_), _) => since = None,
+        }
+    }
+    events.dedup_by(|a, b| a.1 == b.1);
+    if longest >= ELECTION.as_secs_f64() {
+        events.push((
+            seconds_since(started_at, longest_from),
+            format!("no leader for {longest:.0} s: the quorum is lost"),
+        ));
+    }
+    let quorum_kept = events.is_empty();
+    let (down_nodes_left, _, _) = final_swarm().await;
+    let raft_members_end = match Testbed::load()?.manager().await {
+        Ok(manager) => crate::workload::managers(&manager).await.ok().map(|m| m.0),
+        Err(_) => None,
+    };
+    let state = emulator_state()?;
+    let managers_in_service_end = state["instances"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|i| i["group"] == GROUPS[0] && i["state"] == "InService")
+        .count();
+    Ok(Report {
+        with_sweep: options.with_sweep,
+        lost,
+        quorum_kept,
+        longest_without_leader_seconds: longest,
+        raft_members_end,
+        managers_in_service_end,
+        down_nodes_left,
+        seconds_gone_to_removed: removed_after,
+        requests_total: samples.len(),
+        requests_failed: samples.iter().filter(|s| s.error.is_some()).count(),
+        min_running_replicas: watches.iter().filter_map(|w| w.running).min().unwrap_or(0),
+        total_seconds: seconds_since(started_at, finished_at),
+        spans,
+        events,
+        samples,
+    })
+}
+
+/// Whether the instance's node is out of the swarm (`None`: no manager answers).
+async fn node_gone(instance_id: &str) -> Option<bool> {
+    let manager = Testbed::load().ok()?.manager().await.ok()?;
+    docker::node_by_instance_id(&manager, instance_id)
+        .await
+        .ok()
+        .map(|node| node.is_none())
+}
+
+/// Whether the group of the lost instance has as many instances in service as it wants.
+fn group_whole(lost: &str) -> Result<bool> {
+    let state = emulator_state()?;
+    let instances = state["instances"].as_array().cloned().unwrap_or_default();
+    let Some(group) = instances
+        .iter()
+        .find(|i| i["id"] == lost)
+        .and_then(|i| i["group"].as_str())
+    else {
+        return Ok(false);
+    };
+    let desired = state["groups"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|g| g["name"] == group)
+        .and_then(|g| g["desired"].as_u64())
+        .unwrap_or(0) as usize;
+    let in_service = instances
+        .iter()
+        .filter(|i| i["group"] == group && i["state"] == "InService")
+        .count();
+    Ok(in_service >= desired)
+}
