@@ -137,7 +137,14 @@ fn summary(report: &Report) -> Vec<(&'static str, String)> {
         ("requests failed", report.requests_failed.to_string()),
         (
             "fewest replicas running",
-            format!("{} of 3", report.min_running_replicas),
+            if report.longest_without_leader_seconds > 0.0 {
+                format!(
+                    "{} of 3 while a manager could tell",
+                    report.min_running_replicas
+                )
+            } else {
+                format!("{} of 3", report.min_running_replicas)
+            },
         ),
         ("total time", format!("{:.1} s", report.total_seconds)),
     ]
