@@ -7,6 +7,19 @@ use std::time::Duration;
 use anyhow::{Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 
+/// Where a scenario's run is, for the progress display.
+#[derive(Debug, Clone)]
+pub struct Progress {
+    /// Steps done so far (nodes replaced, nodes lost).
+    pub done: usize,
+    /// Steps in all.
+    pub total: usize,
+    /// What happens now (`m2 → m5: waiting for ... to join`).
+    pub phase: String,
+    /// Requests sent and failed so far.
+    pub requests: (usize, usize),
+}
+
 /// `testbed down` then `testbed up`: a fresh 3 + 2 swarm.
 pub fn fresh_testbed() -> Result<()> {
     let testbed = crate::binary("testbed")?;
@@ -22,10 +35,17 @@ pub fn fresh_testbed() -> Result<()> {
     Ok(())
 }
 
-/// A progress bar titled `title`, counting `unit`, drawn on a terminal only.
-pub fn progress_bar(title: &str, unit: &str) -> Result<ProgressBar> {
+/// One run of a scenario titled `title`, counting `unit`: on a fresh test bed unless `keep`,
+/// its progress on a bar (on a terminal) or a line per change (in a log, which a CI can hold).
+pub async fn one_run<R>(
+    title: &str,
+    unit: &str,
+    keep: bool,
+    run: impl AsyncFnOnce(&mut dyn FnMut(&Progress)) -> Result<R>,
+) -> Result<R> {
     let bar = ProgressBar::new(0);
-    if std::io::stderr().is_terminal() {
+    let tty = std::io::stderr().is_terminal();
+    if tty {
         bar.set_style(
             ProgressStyle::with_template(&format!(
                 "{{spinner}} {{prefix}} [{{elapsed_precise}}] [{{bar:25}}] {{pos}}/{{len}} {unit}  {{msg}}"
@@ -37,7 +57,33 @@ pub fn progress_bar(title: &str, unit: &str) -> Result<ProgressBar> {
         bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
     }
     bar.set_prefix(title.to_owned());
-    Ok(bar)
+    if !keep {
+        bar.set_message("bringing a fresh test bed up (3 managers + 2 workers)");
+        fresh_testbed()?;
+    }
+    let mut last_phase = String::new();
+    let started = std::time::Instant::now();
+    let mut show = |p: &Progress| {
+        bar.set_length(p.total as u64);
+        bar.set_position(p.done as u64);
+        bar.set_message(format!(
+            "{} | {} requests, {} failed",
+            p.phase, p.requests.0, p.requests.1
+        ));
+        if !tty && p.phase != last_phase {
+            eprintln!(
+                "[{:>5.1}s] {title}: {}/{} {unit}, {}",
+                started.elapsed().as_secs_f64(),
+                p.done,
+                p.total,
+                p.phase
+            );
+            last_phase = p.phase.clone();
+        }
+    };
+    let report = run(&mut show).await;
+    bar.finish_and_clear();
+    report
 }
 
 /// `yes`, or a loud `NO`.

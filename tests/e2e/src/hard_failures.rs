@@ -15,6 +15,7 @@ use serde::Serialize;
 use testbed::autoscaling::{addr as emulator, state as emulator_state};
 use testbed::{Testbed, balancer, docker, layout};
 
+use crate::demo::Progress;
 use crate::load::{Load, Sample};
 use crate::rolling::{
     GROUPS, Watched, ensure_service, final_swarm, name, node_names, seconds_since, start_processor,
@@ -47,19 +48,6 @@ pub struct Options {
     pub rate: u32,
     /// Replicas of the web service.
     pub replicas: u64,
-}
-
-/// Where a run is, for a progress display.
-#[derive(Debug, Clone)]
-pub struct Progress {
-    /// Losses so far.
-    pub lost: usize,
-    /// Losses to come, in all.
-    pub total: usize,
-    /// What happens now.
-    pub phase: String,
-    /// Requests sent and failed so far.
-    pub requests: (usize, usize),
 }
 
 /// What a run measured.
@@ -103,7 +91,7 @@ pub struct Report {
 }
 
 /// Runs the losses under load; `progress` hears each change.
-pub async fn run(options: &Options, mut progress: impl FnMut(&Progress)) -> Result<Report> {
+pub async fn run(options: &Options, progress: &mut dyn FnMut(&Progress)) -> Result<Report> {
     let bed = Testbed::load()?;
     let manager = bed.manager().await?;
     if !balancer::answers() {
@@ -179,7 +167,7 @@ pub async fn run(options: &Options, mut progress: impl FnMut(&Progress)) -> Resu
             let whole = group_whole(id)?;
             let samples = load.samples();
             progress(&Progress {
-                lost: index,
+                done: index,
                 total: losses.len(),
                 phase: format!(
                     "{node} lost: {}, {}",

@@ -17,6 +17,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use testbed::{Testbed, balancer, layout, service};
 
+use crate::demo::Progress;
 use crate::load::{Load, Sample};
 use crate::timeline::Span;
 use testbed::autoscaling::{addr as emulator, state as emulator_state};
@@ -41,19 +42,6 @@ pub struct Options {
     pub rate: u32,
     /// Replicas of the web service.
     pub replicas: u64,
-}
-
-/// Where a run is, for a progress display.
-#[derive(Debug, Clone)]
-pub struct Progress {
-    /// Nodes replaced so far, over both groups.
-    pub replaced: usize,
-    /// Nodes to replace.
-    pub total: usize,
-    /// What happens now (`m2 → m5: waiting for ... to join`).
-    pub phase: String,
-    /// Requests sent and failed so far.
-    pub requests: (usize, usize),
 }
 
 /// What a run measured.
@@ -128,7 +116,7 @@ pub(crate) struct Watched {
 }
 
 /// Runs the rolling upgrade of both groups under load; `progress` hears each change.
-pub async fn run(options: &Options, mut progress: impl FnMut(&Progress)) -> Result<Report> {
+pub async fn run(options: &Options, progress: &mut dyn FnMut(&Progress)) -> Result<Report> {
     let bed = Testbed::load()?;
     let manager = bed.manager().await?;
     if !balancer::answers() {
@@ -194,7 +182,7 @@ pub async fn run(options: &Options, mut progress: impl FnMut(&Progress)) -> Resu
             };
             let samples = load.samples();
             progress(&Progress {
-                replaced: done_before + replaced,
+                done: done_before + replaced,
                 total,
                 phase: format!("{group}: {current}{}", with_names(phase, &names)),
                 requests: (
@@ -394,6 +382,19 @@ pub(crate) async fn start_processor(
         }
     }
     std::fs::create_dir_all("target/bench")?;
+    // A run killed half way (Ctrl-C) leaves its processor running, on the same queue: it
+    // would take this run's messages and drive them against a swarm that is gone.
+    let pid_file = format!("{log_path}.pid");
+    if let Some(pid) = std::fs::read_to_string(&pid_file)
+        .ok()
+        .and_then(|pid| pid.trim().parse::<u32>().ok())
+        && std::fs::read(format!("/proc/{pid}/cmdline"))
+            .is_ok_and(|cmdline| String::from_utf8_lossy(&cmdline).contains("lifecycle"))
+    {
+        let _ = Command::new("kill")
+            .args(["-KILL", &pid.to_string()])
+            .status();
+    }
     let log = std::fs::File::create(log_path)?;
     let binary = crate::binary("lifecycle")?;
     let child = Command::new(&binary)
@@ -413,6 +414,7 @@ pub(crate) async fn start_processor(
         .stderr(log)
         .spawn()
         .with_context(|| format!("cannot start {}", binary.display()))?;
+    std::fs::write(&pid_file, child.id().to_string())?;
     Ok(Processor(child))
 }
 

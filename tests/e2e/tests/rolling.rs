@@ -35,7 +35,7 @@ async fn a_manager_and_a_worker_replaced_under_load_fail_no_request_keep_quorum_
         rate: 20,
         replicas: 3,
     };
-    let report = run(&options, |_| {}).await?;
+    let report = run(&options, &mut |_| {}).await?;
     ensure!(
         report.nodes_replaced == 2 && report.nodes_to_replace == 2,
         "{:?}",

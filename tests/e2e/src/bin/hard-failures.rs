@@ -11,11 +11,9 @@
 //! uses the running test bed. Exits non-zero when the run with the sweep lost the quorum,
 //! left a Down node, or ended with Raft members other than the managers in service.
 
-use std::io::IsTerminal;
-
 use anyhow::{Context, Result, bail};
-use e2e::demo::{fresh_testbed, or_none, print_summary, progress_bar, yes};
-use e2e::hard_failures::{Options, Progress, Report, run};
+use e2e::demo::{self, or_none, print_summary, yes};
+use e2e::hard_failures::{Options, Report, run};
 
 struct Args {
     compare: bool,
@@ -49,39 +47,15 @@ async fn one_run(args: &Args, with_sweep: bool) -> Result<Report> {
     } else {
         "without the sweep"
     };
-    let bar = progress_bar(title, "losses")?;
-    let tty = std::io::stderr().is_terminal();
-    if !args.keep {
-        bar.set_message("bringing a fresh test bed up (3 managers + 2 workers)");
-        fresh_testbed()?;
-    }
-    let mut last_phase = String::new();
-    let started = std::time::Instant::now();
     let options = Options {
         with_sweep,
         rate: args.rate,
         replicas: 3,
     };
-    let report = run(&options, |p: &Progress| {
-        bar.set_length(p.total as u64);
-        bar.set_position(p.lost as u64);
-        bar.set_message(format!(
-            "{} | {} requests, {} failed",
-            p.phase, p.requests.0, p.requests.1
-        ));
-        // Without a terminal, one line per change: what a CI log can hold.
-        if !tty && p.phase != last_phase {
-            eprintln!(
-                "[{:>5.1}s] {title}: {}",
-                started.elapsed().as_secs_f64(),
-                p.phase
-            );
-            last_phase = p.phase.clone();
-        }
+    demo::one_run(title, "losses", args.keep, async |progress| {
+        run(&options, progress).await
     })
-    .await;
-    bar.finish_and_clear();
-    report
+    .await
 }
 
 fn summary(report: &Report) -> Vec<(&'static str, String)> {
