@@ -129,3 +129,51 @@ pub fn print_summary(
         }
     }
 }
+
+/// One run of a scenario, for its outputs: its title on the timeline, its report (the JSON)
+/// and what the timeline draws.
+pub struct Run<'a, R> {
+    /// `with the processor`, `without the sweep`.
+    pub title: &'a str,
+    /// The report, as the JSON holds it.
+    pub report: &'a R,
+    /// Every request.
+    pub samples: &'a [crate::load::Sample],
+    /// The steps on the timeline.
+    pub spans: &'a [crate::timeline::Span],
+    /// Moments to mark.
+    pub events: &'a [(f64, String)],
+}
+
+/// Writes `target/bench/NAME.json` (the compared run under `compare_key`) and the timeline
+/// `target/bench/NAME.svg`, and says so.
+pub fn write_outputs<R: serde::Serialize>(
+    name: &str,
+    compare_key: &str,
+    with: &Run<'_, R>,
+    without: Option<&Run<'_, R>>,
+) -> Result<()> {
+    std::fs::create_dir_all("target/bench")?;
+    let mut json = serde_json::to_value(with.report)?;
+    if let Some(without) = without {
+        json[compare_key] = serde_json::to_value(without.report)?;
+    }
+    let (json_path, svg_path) = (
+        format!("target/bench/{name}.json"),
+        format!("target/bench/{name}.svg"),
+    );
+    std::fs::write(&json_path, serde_json::to_string_pretty(&json)?)?;
+    let panels: Vec<crate::timeline::Panel<'_>> = std::iter::once(with)
+        .chain(without)
+        .map(|run| crate::timeline::Panel {
+            title: run.title,
+            samples: run.samples,
+            spans: run.spans,
+            events: run.events,
+        })
+        .collect();
+    std::fs::write(&svg_path, crate::timeline::svg(&panels))?;
+    println!();
+    println!("  written: {json_path}, {svg_path} (the timeline)");
+    Ok(())
+}

@@ -149,37 +149,22 @@ async fn main() -> Result<()> {
         right.as_deref(),
     );
 
-    std::fs::create_dir_all("target/bench")?;
-    let mut json = serde_json::to_value(&with)?;
-    if let Some(without) = &without {
-        json["without_sweep"] = serde_json::to_value(without)?;
-    }
-    std::fs::write(
-        "target/bench/hard-failures.json",
-        serde_json::to_string_pretty(&json)?,
-    )?;
-    let mut panels = vec![e2e::timeline::Panel {
-        title: "with the sweep",
-        samples: &with.samples,
-        spans: &with.spans,
-        events: &with.events,
-    }];
-    if let Some(without) = &without {
-        panels.push(e2e::timeline::Panel {
-            title: "without the sweep",
-            samples: &without.samples,
-            spans: &without.spans,
-            events: &without.events,
-        });
-    }
-    std::fs::write(
-        "target/bench/hard-failures.svg",
-        e2e::timeline::svg(&panels),
-    )?;
-    println!();
-    println!(
-        "  written: target/bench/hard-failures.json, target/bench/hard-failures.svg (the timeline)"
-    );
+    let runs: Vec<demo::Run<'_, Report>> = [
+        ("with the sweep", Some(&with)),
+        ("without the sweep", without.as_ref()),
+    ]
+    .into_iter()
+    .filter_map(|(title, report)| {
+        report.map(|report| demo::Run {
+            title,
+            report,
+            samples: &report.samples,
+            spans: &report.spans,
+            events: &report.events,
+        })
+    })
+    .collect();
+    demo::write_outputs("hard-failures", "without_sweep", &runs[0], runs.get(1))?;
 
     let healed = with.quorum_kept
         && with.down_nodes_left == Some(0)

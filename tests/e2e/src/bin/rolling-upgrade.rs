@@ -173,37 +173,27 @@ async fn main() -> Result<()> {
         }
     }
 
-    std::fs::create_dir_all("target/bench")?;
-    let mut json = serde_json::to_value(&with)?;
-    if let Some(without) = &without {
-        json["without_processor"] = serde_json::to_value(without)?;
-    }
-    std::fs::write(
-        "target/bench/rolling-upgrade.json",
-        serde_json::to_string_pretty(&json)?,
+    let runs: Vec<demo::Run<'_, Report>> = [
+        ("with the processor", Some(&with)),
+        ("without the processor", without.as_ref()),
+    ]
+    .into_iter()
+    .filter_map(|(title, report)| {
+        report.map(|report| demo::Run {
+            title,
+            report,
+            samples: &report.samples,
+            spans: &report.spans,
+            events: &report.events,
+        })
+    })
+    .collect();
+    demo::write_outputs(
+        "rolling-upgrade",
+        "without_processor",
+        &runs[0],
+        runs.get(1),
     )?;
-    let mut panels = vec![e2e::timeline::Panel {
-        title: "with the processor",
-        samples: &with.samples,
-        spans: &with.spans,
-        events: &with.events,
-    }];
-    if let Some(without) = &without {
-        panels.push(e2e::timeline::Panel {
-            title: "without the processor",
-            samples: &without.samples,
-            spans: &without.spans,
-            events: &without.events,
-        });
-    }
-    std::fs::write(
-        "target/bench/rolling-upgrade.svg",
-        e2e::timeline::svg(&panels),
-    )?;
-    println!();
-    println!(
-        "  written: target/bench/rolling-upgrade.json, target/bench/rolling-upgrade.svg (the timeline)"
-    );
 
     let kept = with.requests_failed == 0
         && with.quorum_kept
