@@ -218,6 +218,50 @@ async fn a_worker_whose_daemon_died_is_replaced_through_its_termination_hook() -
 }
 
 #[tokio::test]
+async fn an_instance_in_service_that_never_became_a_node_is_replaced_after_the_join_grace()
+-> Result<()> {
+    // No user data: the instance starts, its daemon runs, and it never joins the swarm (a
+    // launch hook that timed out with CONTINUE leaves the same).
+    let fixture = Fixture::new("sweep-never-joined", 1, None).await?;
+    let outcome = async {
+        let instance = fixture.wait_in_service(1).await?.remove(0);
+        let mut processor = ProcessorProcess::start(
+            &fixture,
+            &[SWEEP_EVERY_SECOND, ("SWEEP_JOIN_GRACE_SECONDS", "3")],
+        )?;
+        // Within the grace period: left alone.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let marked = async || -> Result<bool> {
+            Ok(history_of(&instance)
+                .await?
+                .iter()
+                .any(|h| h.contains("marked Unhealthy")))
+        };
+        ensure!(!marked().await?, "marked within its grace period");
+        e2e::wait::until(
+            Duration::from_secs(30),
+            Duration::from_millis(250),
+            async || {
+                Ok(if marked().await? {
+                    Ok(())
+                } else {
+                    Err(format!("{instance} is not marked unhealthy"))
+                })
+            },
+        )
+        .await?;
+        fixture
+            .wait_state(&instance, None, Duration::from_secs(30))
+            .await?;
+        processor.stop()?;
+        Ok(())
+    }
+    .await;
+    fixture.remove().await?;
+    outcome
+}
+
+#[tokio::test]
 async fn a_down_node_of_another_group_is_never_touched_and_no_look_means_no_action() -> Result<()> {
     let ours = Fixture::new("sweep-never", 1, Some(JOIN)).await?;
     let theirs = Fixture::new("sweep-others", 1, Some(JOIN)).await;
