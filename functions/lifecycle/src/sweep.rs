@@ -5,11 +5,10 @@
 //! on a scheduled rule. Each sweep re-reads everything; every action is idempotent, so a sweep
 //! may run twice, in two processes, or beside a drain of the same node.
 
-use std::collections::HashMap;
 use std::time::Instant;
 
 use swarm_aws::error::{Error, error_chain};
-use swarm_aws::ids::{GroupName, InstanceId};
+use swarm_aws::ids::GroupName;
 use swarm_aws::ports::{Groups, LifecycleHooks, SwarmNodes};
 use swarm_aws::sweep::{Action, GroupInstance, Outside, Plan, SweepObservation, decide};
 
@@ -66,28 +65,20 @@ impl<S: SwarmNodes, H: LifecycleHooks + Groups> Processor<S, H> {
         if !unplaced.is_empty() {
             // Only nodes that are not Ready are ever acted on: only their instances are asked
             // about. A failed call leaves them unknown, which means no action on them.
-            let outside: HashMap<InstanceId, Outside> = match self.hooks.groups_of(&unplaced).await
-            {
-                Ok(placed) => unplaced
-                    .iter()
-                    .map(|id| {
-                        let where_ = if placed.contains_key(id) {
-                            Outside::Exists
-                        } else {
-                            Outside::Gone
-                        };
-                        (id.clone(), where_)
-                    })
-                    .collect(),
+            let placed = match self.hooks.groups_of(&unplaced).await {
+                Ok(placed) => Some(placed),
                 Err(error) => {
                     tracing::warn!(step = "sweep", error = %error, cause = error_chain(&error).as_deref(), "cannot tell where the instances of nodes that are not Ready are: nothing is done about them");
-                    unplaced
-                        .iter()
-                        .map(|id| (id.clone(), Outside::Unknown))
-                        .collect()
+                    None
                 }
             };
-            seen.outside = outside.into_iter().collect();
+            seen.outside = unplaced
+                .into_iter()
+                .map(|id| {
+                    let outside = Outside::of(&id, placed.as_ref());
+                    (id, outside)
+                })
+                .collect();
         }
         Ok(seen)
     }
@@ -131,6 +122,7 @@ mod tests {
     use crate::config::Config;
     use crate::fakes::{FakeHooks, FakeSwarm};
     use swarm_aws::drain::{NodeRole, NodeState};
+    use swarm_aws::ids::InstanceId;
     use swarm_aws::sweep::SweepNode;
 
     fn id(n: u32) -> InstanceId {

@@ -1,7 +1,7 @@
 //! What one sweep looked at: the swarm's nodes, the stack's groups, and Auto Scaling's word
 //! on the instances those groups no longer hold. Plain values, filled in by the adapters or a test table.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use crate::drain::{NodeRole, NodeState};
@@ -110,6 +110,18 @@ pub enum Outside {
     Exists,
     /// Auto Scaling could not be asked (the call failed): no action on it.
     Unknown,
+}
+
+impl Outside {
+    /// What Auto Scaling's answer (`DescribeAutoScalingInstances`: the group of each instance
+    /// it knows) says of `id`; `None`: the call failed.
+    pub fn of(id: &InstanceId, placed: Option<&HashMap<InstanceId, GroupName>>) -> Self {
+        match placed {
+            None => Self::Unknown,
+            Some(placed) if placed.contains_key(id) => Self::Exists,
+            Some(_) => Self::Gone,
+        }
+    }
 }
 
 /// Everything [`super::decide`] looks at.

@@ -398,3 +398,12 @@ fn only_the_instances_of_nodes_not_ready_outside_the_groups_are_looked_up() {
         .retain(|i| i.instance_id != instance_id(4) && i.instance_id != instance_id(5));
     assert_eq!(seen.unplaced(), [instance_id(4)], "w2 is Ready");
 }
+
+#[test]
+fn an_instance_is_gone_when_no_group_holds_it_and_unknown_when_auto_scaling_cannot_say() {
+    let placed: std::collections::HashMap<_, _> =
+        [(instance_id(1), WORKERS.try_into().expect("valid"))].into();
+    assert_eq!(Outside::of(&instance_id(1), Some(&placed)), Outside::Exists);
+    assert_eq!(Outside::of(&instance_id(2), Some(&placed)), Outside::Gone);
+    assert_eq!(Outside::of(&instance_id(2), None), Outside::Unknown);
+}
