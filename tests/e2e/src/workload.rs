@@ -144,3 +144,24 @@ pub async fn managers(manager: &Docker) -> Result<(usize, usize, bool)> {
     let leader = members.iter().any(|m| m.leader == Some(true));
     Ok((members.len(), reachable, leader))
 }
+
+/// Waits until the instance's node is out of the swarm, looking every `every`.
+pub async fn wait_out_of_the_swarm(
+    manager: &Docker,
+    instance_id: &str,
+    timeout: Duration,
+    every: Duration,
+) -> Result<()> {
+    crate::wait::until(timeout, every, async || {
+        Ok(
+            match docker::node_by_instance_id(manager, instance_id).await? {
+                None => Ok(()),
+                Some(node) => Err(format!(
+                    "the node of {instance_id} is still in the swarm: {:?}",
+                    node.status.and_then(|s| s.state)
+                )),
+            },
+        )
+    })
+    .await
+}

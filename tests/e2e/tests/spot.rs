@@ -18,17 +18,12 @@ async fn state_when_removed(
     manager: &Docker,
     instance: &str,
 ) -> Result<Option<String>> {
-    e2e::wait::until(
+    // Looked at every 50 ms: the instance is reclaimed 2 s after its warning here.
+    workload::wait_out_of_the_swarm(
+        manager,
+        instance,
         Duration::from_secs(30),
         Duration::from_millis(50),
-        async || {
-            Ok(
-                match docker::node_by_instance_id(manager, instance).await? {
-                    None => Ok(()),
-                    Some(_) => Err(format!("the node of {instance} is still in the swarm")),
-                },
-            )
-        },
     )
     .await?;
     fixture.state_of(instance).await

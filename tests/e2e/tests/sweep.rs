@@ -14,22 +14,21 @@ const SWEEP_EVERY_SECOND: (&str, &str) = ("SWEEP_INTERVAL_SECONDS", "1");
 
 /// Waits until the instance has no node in the swarm any more.
 async fn wait_out_of_the_swarm(manager: &Docker, instance_id: &str) -> Result<()> {
-    e2e::wait::until(
+    workload::wait_out_of_the_swarm(
+        manager,
+        instance_id,
         Duration::from_secs(90),
         Duration::from_millis(250),
-        async || {
-            Ok(
-                match docker::node_by_instance_id(manager, instance_id).await? {
-                    None => Ok(()),
-                    Some(node) => Err(format!(
-                        "the node of {instance_id} is still in the swarm: {:?}",
-                        node.status.and_then(|s| s.state)
-                    )),
-                },
-            )
-        },
     )
     .await
+}
+
+/// Whether the emulator has marked the instance unhealthy.
+async fn marked_unhealthy(instance_id: &str) -> Result<bool> {
+    Ok(history_of(instance_id)
+        .await?
+        .iter()
+        .any(|h| h.contains("marked Unhealthy")))
 }
 
 /// The instance the group launched in place of `lost`, once it is a Ready node.
@@ -231,18 +230,15 @@ async fn an_instance_in_service_that_never_became_a_node_is_replaced_after_the_j
         )?;
         // Within the grace period: left alone.
         tokio::time::sleep(Duration::from_secs(1)).await;
-        let marked = async || -> Result<bool> {
-            Ok(history_of(&instance)
-                .await?
-                .iter()
-                .any(|h| h.contains("marked Unhealthy")))
-        };
-        ensure!(!marked().await?, "marked within its grace period");
+        ensure!(
+            !marked_unhealthy(&instance).await?,
+            "marked within its grace period"
+        );
         e2e::wait::until(
             Duration::from_secs(30),
             Duration::from_millis(250),
             async || {
-                Ok(if marked().await? {
+                Ok(if marked_unhealthy(&instance).await? {
                     Ok(())
                 } else {
                     Err(format!("{instance} is not marked unhealthy"))
@@ -302,12 +298,6 @@ async fn a_down_node_of_another_group_is_never_touched_and_no_look_means_no_acti
             },
         )
         .await?;
-        let marked = async |id: &str| -> Result<bool> {
-            Ok(history_of(id)
-                .await?
-                .iter()
-                .any(|h| h.contains("marked Unhealthy")))
-        };
 
         // A processor whose Auto Scaling does not answer: its sweeps cannot look, so nothing
         // is done about our Down node, past its grace period, and it says why.
@@ -321,7 +311,10 @@ async fn a_down_node_of_another_group_is_never_touched_and_no_look_means_no_acti
             ],
         )?;
         tokio::time::sleep(Duration::from_secs(5)).await;
-        ensure!(!marked(&mine).await?, "a sweep that could not look acted");
+        ensure!(
+            !marked_unhealthy(&mine).await?,
+            "a sweep that could not look acted"
+        );
         ensure!(
             docker::node_by_instance_id(&manager, &mine)
                 .await?
@@ -344,7 +337,7 @@ async fn a_down_node_of_another_group_is_never_touched_and_no_look_means_no_acti
             Duration::from_secs(30),
             Duration::from_millis(250),
             async || {
-                Ok(if marked(&mine).await? {
+                Ok(if marked_unhealthy(&mine).await? {
                     Ok(())
                 } else {
                     Err("our Down node's instance is not marked unhealthy".to_owned())
@@ -354,7 +347,7 @@ async fn a_down_node_of_another_group_is_never_touched_and_no_look_means_no_acti
         .await?;
         tokio::time::sleep(Duration::from_secs(3)).await;
         ensure!(
-            !marked(&other).await?
+            !marked_unhealthy(&other).await?
                 && theirs.state_of(&other).await?.as_deref() == Some("InService"),
             "another group's instance was touched: {:?}",
             history_of(&other).await?
