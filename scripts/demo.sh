@@ -16,6 +16,10 @@
 # lost through EC2 one after another (no hook runs), each replaced by its group, under the
 # same load, with the membership sweep and, first, without it; writes
 # target/bench/hard-failures.json and target/bench/hard-failures.svg.
+#
+# `scripts/demo.sh manager-count`: the manager count changed live, 3 → 5 → 3, as stack
+# updates of `ManagerSize` do, under the same load, with the processor and, first, without
+# it; writes target/bench/manager-count.json and target/bench/manager-count.svg.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -23,10 +27,12 @@ cargo build --locked -p testbed -p lifecycle -p bootstrap -p e2e --bins
 testbed=target/debug/testbed
 
 scenario=rolling-upgrade
-if [ "${1:-}" = hard-failures ]; then
-  scenario=hard-failures
-  shift
-fi
+case "${1:-}" in
+  hard-failures | manager-count)
+    scenario=$1
+    shift
+    ;;
+esac
 args=(--compare)
 for arg in "$@"; do
   if [ "$arg" = --no-compare ]; then args=(); fi

@@ -43,6 +43,10 @@ step "the rolling upgrade under load, short: one manager and one worker replaced
 # Last among the tests: it replaces nodes the others know by name.
 cargo test --locked -p e2e --test rolling -- --ignored 2>&1 | tee -a "$log"
 
+step "the manager count changed live under load: ManagerSize 3 -> 5 -> 3"
+# After the rolling upgrade: it adds and removes managers.
+cargo test --locked -p e2e --test manager_count -- --ignored 2>&1 | tee -a "$log"
+
 step "the Lambda front behind a real Lambda runtime API (cargo lambda watch)"
 # After the tests: cargo lambda builds with cargo, which waits on the lock cargo test holds.
 target/debug/lambda-check

@@ -12,6 +12,7 @@
 //!   [`adapters`]: them over bollard and the AWS SDK; [`error`]: how those calls fail.
 
 pub mod adapters;
+pub mod calls;
 pub mod cluster;
 pub mod drain;
 pub mod error;

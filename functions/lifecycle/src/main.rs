@@ -21,6 +21,7 @@ use swarm_aws::adapters::docker::{DockerSwarm, TlsFiles};
 use swarm_aws::adapters::dynamodb::DynamoStore;
 use swarm_aws::adapters::secrets::Secrets;
 use swarm_aws::adapters::sqs::SqsQueue;
+use swarm_aws::counted_client;
 use swarm_aws::pki::Issued;
 
 const USAGE: &str = "usage: lifecycle [serve | lambda | triage]";
@@ -107,20 +108,20 @@ async fn processor(
     let mut swarm = DockerSwarm::new(hosts, tls);
     if let Some(table) = &config.cluster_table {
         swarm = swarm.with_directory(DynamoStore::new(
-            aws_sdk_dynamodb::Client::new(sdk),
+            counted_client!(aws_sdk_dynamodb, sdk),
             table.clone(),
         ));
     }
     Ok(Processor::new(
         swarm,
-        AutoScalingHooks::new(aws_sdk_autoscaling::Client::new(sdk)),
+        AutoScalingHooks::new(counted_client!(aws_sdk_autoscaling, sdk)),
         config,
     ))
 }
 
 /// The client certificate the stack's first manager wrote to the secret `id`.
 async fn read_tls_secret(sdk: &aws_config::SdkConfig, id: &str) -> Result<Issued, ConfigError> {
-    let secrets = Secrets::new(aws_sdk_secretsmanager::Client::new(sdk));
+    let secrets = Secrets::new(counted_client!(aws_sdk_secretsmanager, sdk));
     match secrets.read::<Issued>(id).await {
         Ok(Some(issued)) => Ok(issued),
         Ok(None) => Err(ConfigError::Invalid {
@@ -151,7 +152,7 @@ async fn serve(config: Config) -> ExitCode {
         Ok(processor) => Arc::new(processor),
         Err(error) => return refuse(&error),
     };
-    let queue = Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), queue_url));
+    let queue = Arc::new(SqsQueue::new(counted_client!(aws_sdk_sqs, &sdk), queue_url));
     lifecycle::serve::serve(queue, processor, shutdown()).await;
     ExitCode::SUCCESS
 }
@@ -173,7 +174,7 @@ async fn lambda(config: Config) -> ExitCode {
     let queue = config
         .queue_url
         .as_ref()
-        .map(|url| SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), url.clone()));
+        .map(|url| SqsQueue::new(counted_client!(aws_sdk_sqs, &sdk), url.clone()));
     let processor = match processor(config, &sdk).await {
         Ok(processor) => processor,
         Err(error) => return refuse(&error),

@@ -124,15 +124,12 @@ where
             () = processor.sweep_wanted.notified() => {}
             _ = stopped.changed() => return,
         }
-        // Sweep: look, decide, act; it logs what it does and what it leaves alone.
+        // Sweep: look, decide, act; it logs what it does, what it leaves alone, and its cost.
         match processor
             .sweep()
             .instrument(tracing::info_span!("sweep"))
             .await
         {
-            Ok(plan) if !plan.actions.is_empty() => {
-                tracing::info!(step = "sweep", actions = plan.actions.len(), "sweep done");
-            }
             Ok(_) => {}
             Err(error) => {
                 tracing::error!(step = "sweep", error = %error, cause = error_chain(&error).as_deref(), "the sweep failed; the next one looks again");

@@ -7,6 +7,7 @@
 
 use std::time::Instant;
 
+use swarm_aws::calls::tallied;
 use swarm_aws::error::{Error, error_chain};
 use swarm_aws::ids::GroupName;
 use swarm_aws::ports::{Groups, LifecycleHooks, SwarmNodes};
@@ -19,6 +20,30 @@ impl<S: SwarmNodes, H: LifecycleHooks + Groups> Processor<S, H> {
     /// decides nothing (an error); an action that fails ends the sweep there (an error), and
     /// the next sweep looks again.
     pub async fn sweep(&self) -> Result<Plan, Error> {
+        // The sweep's own calls, counted apart from the drains running beside it: one line a
+        // sweep says what it did and what it cost.
+        let (plan, calls) = tallied(self.sweep_once()).await;
+        let (docker_calls, aws_calls) = (calls.of("docker"), calls.total() - calls.of("docker"));
+        match &plan {
+            Ok(plan) => {
+                tracing::info!(
+                    step = "sweep",
+                    actions = plan.actions.len(),
+                    held = plan.held.len(),
+                    docker_calls,
+                    aws_calls,
+                    "sweep done"
+                );
+            }
+            Err(_) => {
+                tracing::info!(step = "sweep", docker_calls, aws_calls, "sweep ended early");
+            }
+        }
+        plan
+    }
+
+    /// [`Processor::sweep`], uncounted.
+    async fn sweep_once(&self) -> Result<Plan, Error> {
         // Serialized with the drains' demotions: a demotion here and one there are each
         // decided on a count the other cannot change underneath.
         let _serialized = self.demotions.lock().await;

@@ -20,6 +20,7 @@ use bollard::query_parameters::{DeleteNodeOptions, ListTasksOptions, UpdateNodeO
 use chrono::{DateTime, Utc};
 
 use super::dynamodb::DynamoStore;
+use crate::calls::{self, Outcome};
 use crate::cluster::{ClusterRecord, SWARM_PORT};
 use crate::drain::{
     Availability, NodeFacts, NodeRole, NodeState, ServiceFacts, ServiceMode, SwarmView, TaskFacts,
@@ -194,11 +195,15 @@ impl DockerSwarm {
     /// A client of `endpoint` if it answers as a manager of the swarm and is not `exclude`.
     async fn probe(&self, endpoint: &str, exclude: Option<&str>) -> Result<Docker, String> {
         let client = self.client(endpoint).map_err(|e| e.to_string())?;
-        let info = match tokio::time::timeout(PROBE_TIMEOUT, client.info()).await {
-            Err(_) => return Err(format!("no answer within {PROBE_TIMEOUT:?}")),
-            Ok(Err(error)) => return Err(error.to_string()),
-            Ok(Ok(info)) => info,
-        };
+        let info =
+            match tokio::time::timeout(PROBE_TIMEOUT, counted("GET /info", client.info())).await {
+                Err(_) => {
+                    calls::record("docker GET /info", Outcome::Failed);
+                    return Err(format!("no answer within {PROBE_TIMEOUT:?}"));
+                }
+                Ok(Err(error)) => return Err(error.to_string()),
+                Ok(Ok(info)) => info,
+            };
         let swarm = info.swarm.unwrap_or_default();
         if swarm.local_node_state != Some(LocalNodeState::ACTIVE)
             || swarm.control_available != Some(true)
@@ -237,8 +242,7 @@ impl DockerSwarm {
         let mut tries = 0;
         loop {
             tries += 1;
-            let node = manager
-                .inspect_node(node_id)
+            let node = counted("GET /nodes/ID", manager.inspect_node(node_id))
                 .await
                 .map_err(|source| Error::Docker {
                     call: "inspect node",
@@ -247,15 +251,17 @@ impl DockerSwarm {
             let version = node.version.and_then(|v| v.index).unwrap_or_default();
             let mut spec = node.spec.unwrap_or_default();
             change(&mut spec);
-            match manager
-                .update_node(
+            match counted(
+                "POST /nodes/ID/update",
+                manager.update_node(
                     node_id,
                     spec,
                     UpdateNodeOptions {
                         version: version as i64,
                     },
-                )
-                .await
+                ),
+            )
+            .await
             {
                 Ok(()) => return Ok(()),
                 Err(error)
@@ -363,10 +369,20 @@ fn sweep_node(node: &Node, now: DateTime<Utc>) -> SweepNode {
     }
 }
 
+/// One Engine API call, `METHOD PATH` (`GET /nodes`), counted by [`calls::record`] with its
+/// outcome.
+async fn counted<T>(
+    api: &str,
+    call: impl Future<Output = Result<T, bollard::errors::Error>>,
+) -> Result<T, bollard::errors::Error> {
+    let result = call.await;
+    calls::record(&format!("docker {api}"), Outcome::of_docker(&result));
+    result
+}
+
 /// Every node of the swarm, through `manager`.
 async fn list_nodes(manager: &Docker) -> Result<Vec<Node>, Error> {
-    manager
-        .list_nodes(None)
+    counted("GET /nodes", manager.list_nodes(None))
         .await
         .map_err(|source| Error::Docker {
             call: "list nodes",
@@ -413,7 +429,8 @@ impl DockerSwarm {
             .collect();
         let mut services = BTreeMap::new();
         for id in ids {
-            let service = match manager.inspect_service(id, None).await {
+            let service = match counted("GET /services/ID", manager.inspect_service(id, None)).await
+            {
                 Ok(service) => service,
                 // Removed meanwhile: nothing to bring back.
                 Err(bollard::errors::Error::DockerResponseServerError {
@@ -437,13 +454,15 @@ impl DockerSwarm {
             };
             let (running_elsewhere, unplaceable) = if matches!(mode, ServiceMode::Replicated { .. })
             {
-                let current = manager
-                    .list_tasks(filters(&[("service", id), ("desired-state", "running")]))
-                    .await
-                    .map_err(|source| Error::Docker {
-                        call: "list tasks",
-                        source,
-                    })?;
+                let current = counted(
+                    "GET /tasks",
+                    manager.list_tasks(filters(&[("service", id), ("desired-state", "running")])),
+                )
+                .await
+                .map_err(|source| Error::Docker {
+                    call: "list tasks",
+                    source,
+                })?;
                 let running = current
                     .iter()
                     .filter(|t| t.node_id.as_deref() != Some(node_id))
@@ -500,13 +519,15 @@ impl SwarmNodes for DockerSwarm {
             return Ok(view);
         };
         let node_facts = facts(node);
-        let tasks = manager
-            .list_tasks(filters(&[("node", &node_facts.id)]))
-            .await
-            .map_err(|source| Error::Docker {
-                call: "list tasks",
-                source,
-            })?;
+        let tasks = counted(
+            "GET /tasks",
+            manager.list_tasks(filters(&[("node", &node_facts.id)])),
+        )
+        .await
+        .map_err(|source| Error::Docker {
+            call: "list tasks",
+            source,
+        })?;
         let services = self.services(&manager, &node_facts.id, &tasks).await?;
         let name_of = |service_id: &str| {
             services
@@ -542,16 +563,17 @@ impl SwarmNodes for DockerSwarm {
         let manager = self.manager(Some(node_id)).await?;
         // Its address, to forget it in the cluster record once it is gone: a manager's
         // address there would send later joins and lookups to a dead machine.
-        let address = manager
-            .inspect_node(node_id)
+        let address = counted("GET /nodes/ID", manager.inspect_node(node_id))
             .await
             .ok()
             .and_then(|n| n.status?.addr);
         // Forced: the node is drained (no tasks) but its daemon may still be up, as the
         // instance waits in Terminating:Wait until the hook completes.
-        match manager
-            .delete_node(node_id, Some(DeleteNodeOptions { force: true }))
-            .await
+        match counted(
+            "DELETE /nodes/ID",
+            manager.delete_node(node_id, Some(DeleteNodeOptions { force: true })),
+        )
+        .await
         {
             Ok(())
             | Err(bollard::errors::Error::DockerResponseServerError {

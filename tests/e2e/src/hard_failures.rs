@@ -17,9 +17,10 @@ use testbed::{Testbed, balancer, docker, layout};
 
 use crate::demo::Progress;
 use crate::load::{Load, Sample};
+use crate::manager_count::{in_service, raft};
 use crate::rolling::{
-    GROUPS, Watched, ensure_service, final_swarm, name, node_names, seconds_since, start_processor,
-    watch,
+    GROUPS, Watched, ensure_service, final_swarm, name, node_names, quorum_losses, seconds_since,
+    start_processor, watch,
 };
 use crate::timeline::Span;
 
@@ -34,7 +35,7 @@ const PER_LOSS: Duration = Duration::from_secs(60);
 /// The longest a swarm may go without a leader and still count as having kept its quorum: a
 /// lost leader (a manager lost is the leader one time in three) is followed by an election of
 /// a few seconds; a lost quorum never ends.
-const ELECTION: Duration = Duration::from_secs(20);
+pub(crate) const ELECTION: Duration = Duration::from_secs(20);
 /// Without the sweep no lost node is ever removed: the next loss comes this long after the
 /// replacement is in service (time enough for a sweep, had there been one).
 const SETTLE_WITHOUT_SWEEP: Duration = Duration::from_secs(20);
@@ -73,6 +74,8 @@ pub struct Report {
     /// Per loss: seconds from the instance gone to its node out of the swarm (`None`: never,
     /// within the time the run gave it).
     pub seconds_gone_to_removed: Vec<Option<f64>>,
+    /// What each sweep cost, from the processor's own counts.
+    pub calls_per_sweep: CallsPerSweep,
     /// Requests sent.
     pub requests_total: usize,
     /// Requests failed or timed out.
@@ -88,6 +91,55 @@ pub struct Report {
     /// Every request (for the timeline; not in the JSON).
     #[serde(skip)]
     pub samples: Vec<Sample>,
+}
+
+/// The calls each sweep made, as its `sweep done` line counts them: the median and the most
+/// Engine API calls and AWS calls in one sweep.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CallsPerSweep {
+    /// Sweeps counted.
+    pub sweeps: usize,
+    /// Docker Engine API calls in one sweep: median.
+    pub docker_p50: u64,
+    /// Docker Engine API calls in one sweep: most.
+    pub docker_max: u64,
+    /// AWS calls in one sweep: median.
+    pub aws_p50: u64,
+    /// AWS calls in one sweep: most.
+    pub aws_max: u64,
+}
+
+impl CallsPerSweep {
+    /// Read from the processor's JSON log at `path`.
+    pub fn read(path: &str) -> Result<Self> {
+        let text = std::fs::read_to_string(path)?;
+        let (mut docker, mut aws) = (Vec::new(), Vec::new());
+        for line in text.lines() {
+            let Ok(entry) = serde_json::from_str::<serde_json::Value>(line) else {
+                continue;
+            };
+            let fields = &entry["fields"];
+            if fields["message"] == "sweep done"
+                && let (Some(d), Some(a)) = (
+                    fields["docker_calls"].as_u64(),
+                    fields["aws_calls"].as_u64(),
+                )
+            {
+                docker.push(d);
+                aws.push(a);
+            }
+        }
+        docker.sort_unstable();
+        aws.sort_unstable();
+        let p50 = |v: &[u64]| v.get(v.len().saturating_sub(1) / 2).copied().unwrap_or(0);
+        Ok(Self {
+            sweeps: docker.len(),
+            docker_p50: p50(&docker),
+            docker_max: docker.last().copied().unwrap_or(0),
+            aws_p50: p50(&aws),
+            aws_max: aws.last().copied().unwrap_or(0),
+        })
+    }
 }
 
 /// Runs the losses under load; `progress` hears each change.
@@ -115,7 +167,7 @@ pub async fn run(options: &Options, progress: &mut dyn FnMut(&Progress)) -> Resu
 
     // Three managers, then a worker: the instances in service now.
     let state = emulator_state()?;
-    let in_service = |group: &str| -> Vec<String> {
+    let in_service_ids = |group: &str| -> Vec<String> {
         state["instances"]
             .as_array()
             .into_iter()
@@ -124,9 +176,9 @@ pub async fn run(options: &Options, progress: &mut dyn FnMut(&Progress)) -> Resu
             .filter_map(|i| i["id"].as_str().map(str::to_owned))
             .collect()
     };
-    let mut losses = in_service(GROUPS[0]);
+    let mut losses = in_service_ids(GROUPS[0]);
     losses.truncate(3);
-    losses.extend(in_service(GROUPS[1]).into_iter().take(1));
+    losses.extend(in_service_ids(GROUPS[1]).into_iter().take(1));
     let names = node_names(&state);
 
     let started_at = Utc::now();
@@ -214,47 +266,11 @@ pub async fn run(options: &Options, progress: &mut dyn FnMut(&Progress)) -> Resu
         .clone();
     drop(processor);
 
-    // The quorum: a minority reachable where a manager answered, or no answer for longer
-    // than an election.
-    let mut events = Vec::new();
-    let (mut longest, mut longest_from, mut since) = (0.0_f64, started_at, None);
-    for w in &watches {
-        if w.running.is_some() && !w.quorum {
-            events.push((
-                seconds_since(started_at, w.at),
-                "managers' quorum lost (a minority reachable)".to_owned(),
-            ));
-        }
-        match (w.running, since) {
-            (None, None) => since = Some(w.at),
-            (None, Some(first)) if seconds_since(first, w.at) > longest => {
-                longest = seconds_since(first, w.at);
-                longest_from = first;
-            }
-            (None, Some(_)) => {}
-            (Some(_), _) => since = None,
-        }
-    }
-    events.dedup_by(|a, b| a.1 == b.1);
-    if longest >= ELECTION.as_secs_f64() {
-        events.push((
-            seconds_since(started_at, longest_from),
-            format!("no leader for {longest:.0} s: the quorum is lost"),
-        ));
-    }
+    let (events, longest) = quorum_losses(&watches, started_at, ELECTION);
     let quorum_kept = events.is_empty();
     let (down_nodes_left, _, _) = final_swarm().await;
-    let raft_members_end = match Testbed::load()?.manager().await {
-        Ok(manager) => crate::workload::managers(&manager).await.ok().map(|m| m.0),
-        Err(_) => None,
-    };
-    let state = emulator_state()?;
-    let managers_in_service_end = state["instances"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|i| i["group"] == GROUPS[0] && i["state"] == "InService")
-        .count();
+    let raft_members_end = raft().await.map(|r| r.0);
+    let managers_in_service_end = in_service(&emulator_state()?, GROUPS[0]);
     Ok(Report {
         with_sweep: options.with_sweep,
         lost,
@@ -264,6 +280,7 @@ pub async fn run(options: &Options, progress: &mut dyn FnMut(&Progress)) -> Resu
         managers_in_service_end,
         down_nodes_left,
         seconds_gone_to_removed: removed_after,
+        calls_per_sweep: CallsPerSweep::read(PROCESSOR_LOG)?,
         requests_total: samples.len(),
         requests_failed: samples.iter().filter(|s| s.error.is_some()).count(),
         min_running_replicas: watches.iter().filter_map(|w| w.running).min().unwrap_or(0),

@@ -6,6 +6,7 @@ pub mod demo;
 pub mod fixture;
 pub mod hard_failures;
 pub mod load;
+pub mod manager_count;
 pub mod processor;
 pub mod rolling;
 pub mod secrets;

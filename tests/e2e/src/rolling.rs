@@ -103,6 +103,8 @@ pub(crate) struct Watch {
     pub(crate) running: Option<usize>,
     /// Whether a majority of the managers was reachable.
     pub(crate) quorum: bool,
+    /// Raft members that were unreachable (dead members), when a manager answered.
+    pub(crate) unreachable: usize,
 }
 
 /// What the watcher saw: its observations, and when each task of the service was first seen
@@ -128,16 +130,7 @@ pub async fn run(options: &Options, progress: &mut dyn FnMut(&Progress)) -> Resu
     let mut processor = if options.with_processor {
         Some(start_processor(&config, &autoscaling, PROCESSOR_LOG, &[]).await?)
     } else {
-        for group in GROUPS {
-            for hook in ["drain", "admit"] {
-                let _ = autoscaling
-                    .delete_lifecycle_hook()
-                    .auto_scaling_group_name(group)
-                    .lifecycle_hook_name(hook)
-                    .send()
-                    .await;
-            }
-        }
+        remove_hooks(&autoscaling).await;
         None
     };
 
@@ -418,6 +411,21 @@ pub(crate) async fn start_processor(
     Ok(Processor(child))
 }
 
+/// No hooks on the test bed's groups: nodes go as they do in a stack without the processor.
+/// A hook already gone is fine.
+pub(crate) async fn remove_hooks(autoscaling: &aws_sdk_autoscaling::Client) {
+    for group in GROUPS {
+        for hook in ["drain", "admit"] {
+            let _ = autoscaling
+                .delete_lifecycle_hook()
+                .auto_scaling_group_name(group)
+                .lifecycle_hook_name(hook)
+                .send()
+                .await;
+        }
+    }
+}
+
 /// The running processor, stopped when dropped (also when the run fails half way).
 pub(crate) struct Processor(Child);
 
@@ -453,6 +461,7 @@ async fn observe() -> (Watch, Vec<(String, DateTime<Utc>)>) {
         at: Utc::now(),
         running: None,
         quorum: false,
+        unreachable: 0,
     };
     let Ok(bed) = Testbed::load() else {
         return (lost, Vec::new());
@@ -492,10 +501,50 @@ async fn observe() -> (Watch, Vec<(String, DateTime<Utc>)>) {
             at: Utc::now(),
             running: tasks.map(|t| t.len()),
             quorum: reachable * 2 > managers.len(),
+            unreachable: managers.len() - reachable,
         };
         return (watch, starts);
     }
     (lost, Vec::new())
+}
+
+/// Where the watcher saw the quorum lost: each sample in which a manager answered with a
+/// minority reachable, and the longest stretch with no answer at all (no leader) when it
+/// lasted `election` or more (an election after a lost leader takes seconds; a lost quorum
+/// never ends). Returns those moments (seconds from `started_at`) and that longest stretch in
+/// seconds.
+pub(crate) fn quorum_losses(
+    watches: &[Watch],
+    started_at: DateTime<Utc>,
+    election: Duration,
+) -> (Vec<(f64, String)>, f64) {
+    let mut events = Vec::new();
+    let (mut longest, mut longest_from, mut since) = (0.0_f64, started_at, None);
+    for w in watches {
+        if w.running.is_some() && !w.quorum {
+            events.push((
+                seconds_since(started_at, w.at),
+                "managers' quorum lost (a minority reachable)".to_owned(),
+            ));
+        }
+        match (w.running, since) {
+            (None, None) => since = Some(w.at),
+            (None, Some(first)) if seconds_since(first, w.at) > longest => {
+                longest = seconds_since(first, w.at);
+                longest_from = first;
+            }
+            (None, Some(_)) => {}
+            (Some(_), _) => since = None,
+        }
+    }
+    events.dedup_by(|a, b| a.1 == b.1);
+    if longest >= election.as_secs_f64() {
+        events.push((
+            seconds_since(started_at, longest_from),
+            format!("no leader for {longest:.0} s: the quorum is lost"),
+        ));
+    }
+    (events, longest)
 }
 
 /// Down nodes, Ready managers and Ready workers at the end, once the swarm has settled

@@ -369,3 +369,53 @@ async fn a_down_node_of_another_group_is_never_touched_and_no_look_means_no_acti
     }
     outcome
 }
+
+#[tokio::test]
+async fn a_ready_node_whose_instance_no_group_holds_is_never_touched() -> Result<()> {
+    // A worker that joined outside any group: to the sweep its instance is gone (no group
+    // lists it), as a just-launched instance Auto Scaling does not list yet would be. A Ready
+    // node is alive whatever Auto Scaling says: it is left alone.
+    let ours = Fixture::new("sweep-ready", 0, Some(JOIN)).await?;
+    let outcome = async {
+        let bed = Testbed::load()?;
+        let manager = bed.manager().await?;
+        let scratch = Testbed::add_node(testbed::Role::Worker).await?;
+        let result = async {
+            let mut sweeper = ProcessorProcess::start(
+                &ours,
+                &[SWEEP_EVERY_SECOND, ("SWEEP_DOWN_GRACE_SECONDS", "1")],
+            )?;
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            let node = docker::node_by_instance_id(&manager, &scratch.instance_id).await?;
+            ensure!(
+                node.as_ref().is_some_and(docker::is_ready),
+                "a Ready node was acted on: {node:?}\n{}",
+                sweeper.logged()
+            );
+            ensure!(
+                sweeper.logged().contains("sweep done"),
+                "no sweep ran: {}",
+                sweeper.logged()
+            );
+            sweeper.stop()?;
+            Ok(())
+        }
+        .await;
+        Testbed::destroy_node(&scratch.name)?;
+        if let Some(id) = docker::node_by_instance_id(&manager, &scratch.instance_id)
+            .await?
+            .and_then(|n| n.id)
+        {
+            manager
+                .delete_node(
+                    &id,
+                    Some(bollard::query_parameters::DeleteNodeOptions { force: true }),
+                )
+                .await?;
+        }
+        result
+    }
+    .await;
+    ours.remove().await?;
+    outcome
+}

@@ -107,6 +107,18 @@ fn summary(report: &Report) -> Vec<(&'static str, String)> {
                 )
             },
         ),
+        (
+            "calls per sweep (p50, max)",
+            if report.calls_per_sweep.sweeps == 0 {
+                "no sweep".to_owned()
+            } else {
+                let c = &report.calls_per_sweep;
+                format!(
+                    "Docker {}, {}; AWS {}, {} ({} sweeps)",
+                    c.docker_p50, c.docker_max, c.aws_p50, c.aws_max, c.sweeps
+                )
+            },
+        ),
         ("requests sent", report.requests_total.to_string()),
         ("requests failed", report.requests_failed.to_string()),
         (
