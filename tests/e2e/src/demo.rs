@@ -4,7 +4,7 @@
 use std::io::IsTerminal;
 use std::time::Duration;
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 
 /// Where a scenario's run is, for the progress display.
@@ -18,6 +18,48 @@ pub struct Progress {
     pub phase: String,
     /// Requests sent and failed so far.
     pub requests: (usize, usize),
+}
+
+/// A scenario's command line: `NAME [--compare] [--rate N] [--keep]`, and `[--per-group N]`
+/// where the scenario takes it.
+#[derive(Debug, Clone)]
+pub struct Args {
+    /// Run without the product first, for the comparison.
+    pub compare: bool,
+    /// Use the running test bed instead of a fresh one.
+    pub keep: bool,
+    /// Requests a second (20).
+    pub rate: u32,
+    /// Nodes replaced per group (all).
+    pub per_group: Option<usize>,
+}
+
+impl Args {
+    /// Reads the command line of scenario `name`; `per_group`: whether it takes `--per-group`.
+    pub fn from_env(name: &str, per_group: bool) -> Result<Self> {
+        let mut args = Self {
+            compare: false,
+            keep: false,
+            rate: 20,
+            per_group: None,
+        };
+        let mut given = std::env::args().skip(1);
+        while let Some(arg) = given.next() {
+            match arg.as_str() {
+                "--compare" => args.compare = true,
+                "--keep" => args.keep = true,
+                "--rate" => args.rate = given.next().context("--rate N")?.parse()?,
+                "--per-group" if per_group => {
+                    args.per_group = Some(given.next().context("--per-group N")?.parse()?);
+                }
+                other => bail!(
+                    "unknown argument {other}: {name} [--compare] [--rate N]{} [--keep]",
+                    if per_group { " [--per-group N]" } else { "" }
+                ),
+            }
+        }
+        Ok(args)
+    }
 }
 
 /// `testbed down` then `testbed up`: a fresh 3 + 2 swarm.
@@ -99,17 +141,76 @@ pub fn or_none<T: std::fmt::Display>(value: Option<T>) -> String {
     )
 }
 
-/// Prints the summary `left` under `title`, beside `right` (the run it is compared to) when
-/// there is one.
-pub fn print_summary(
-    title: &str,
-    headings: (&str, &str),
-    left: &[(&'static str, String)],
-    right: Option<&[(&'static str, String)]>,
+/// A scenario's outputs: its name (of the JSON and the picture), its title, and what its two
+/// runs are called.
+#[derive(Debug, Clone, Copy)]
+pub struct Scenario<'a> {
+    /// `manager-count`: `target/bench/manager-count.json` and `.svg`.
+    pub name: &'a str,
+    /// The summary's title (`ManagerSize 3 → 5 → 3, live`).
+    pub title: &'a str,
+    /// The run that shows the product (`with the processor`).
+    pub with: &'a str,
+    /// The run it is compared to (`without the processor`).
+    pub without: &'a str,
+    /// Where the compared run goes in the JSON (`without_processor`).
+    pub compare_key: &'a str,
+}
+
+/// Runs a scenario as its command does: with `--compare`, first the run without the product
+/// (so the test bed left to explore is the healthy one), then the run with it, each on a fresh
+/// test bed unless `--keep`; prints the summary and writes the outputs. `run` makes one run
+/// (`true`: with the product), counting `unit`; `summary` makes the lines of one run. Returns
+/// both reports, for the command's verdict.
+pub async fn run_compared<R: serde::Serialize + Timeline>(
+    scenario: &Scenario<'_>,
+    args: &Args,
+    unit: &str,
+    run: impl AsyncFn(bool, &mut dyn FnMut(&Progress)) -> Result<R>,
+    summary: impl Fn(&R) -> Vec<(&'static str, String)>,
+) -> Result<(R, Option<R>)> {
+    let without = if args.compare {
+        Some(
+            one_run(scenario.without, unit, args.keep, async |progress| {
+                run(false, progress).await
+            })
+            .await?,
+        )
+    } else {
+        None
+    };
+    let with = one_run(scenario.with, unit, args.keep, async |progress| {
+        run(true, progress).await
+    })
+    .await?;
+    print_summary(scenario, &with, without.as_ref(), summary);
+    write_outputs(scenario, &with, without.as_ref())?;
+    Ok((with, without))
+}
+
+/// What the timeline draws of a run.
+pub trait Timeline {
+    /// Every request.
+    fn samples(&self) -> &[crate::load::Sample];
+    /// The steps on the timeline.
+    fn spans(&self) -> &[crate::timeline::Span];
+    /// Moments to mark: seconds from the start, and what.
+    fn events(&self) -> &[(f64, String)];
+}
+
+/// Prints the summary of `with`, beside `without` (the run it is compared to) when there is
+/// one; `summary` makes the lines of one run.
+pub fn print_summary<R>(
+    scenario: &Scenario<'_>,
+    with: &R,
+    without: Option<&R>,
+    summary: impl Fn(&R) -> Vec<(&'static str, String)>,
 ) {
-    match right {
+    println!();
+    let left = summary(with);
+    match without.map(summary) {
         None => {
-            println!("{title}");
+            println!("{}, {}", scenario.title, scenario.with);
             for (what, value) in left {
                 println!("  {what:<30} {value}");
             }
@@ -121,59 +222,67 @@ pub fn print_summary(
                 .max()
                 .unwrap_or(0)
                 + 2;
-            let (with, without) = headings;
-            println!("  {title:<30} {with:<width$} {without}");
-            for ((what, value), (_, other)) in left.iter().zip(right) {
+            let heading = format!(
+                "WITH{}",
+                scenario.with.strip_prefix("with").unwrap_or(scenario.with)
+            );
+            println!("  {:<30} {heading:<width$} WITHOUT", scenario.title);
+            for ((what, value), (_, other)) in left.iter().zip(&right) {
                 println!("  {what:<30} {value:<width$} {other}");
             }
         }
     }
 }
 
-/// One run of a scenario, for its outputs: its title on the timeline, its report (the JSON)
-/// and what the timeline draws.
-pub struct Run<'a, R> {
-    /// `with the processor`, `without the sweep`.
-    pub title: &'a str,
-    /// The report, as the JSON holds it.
-    pub report: &'a R,
-    /// Every request.
-    pub samples: &'a [crate::load::Sample],
-    /// The steps on the timeline.
-    pub spans: &'a [crate::timeline::Span],
-    /// Moments to mark.
-    pub events: &'a [(f64, String)],
-}
-
-/// Writes `target/bench/NAME.json` (the compared run under `compare_key`) and the timeline
+/// Writes `target/bench/NAME.json` (the compared run under its key) and the timeline
 /// `target/bench/NAME.svg`, and says so.
-pub fn write_outputs<R: serde::Serialize>(
-    name: &str,
-    compare_key: &str,
-    with: &Run<'_, R>,
-    without: Option<&Run<'_, R>>,
+pub fn write_outputs<R: serde::Serialize + Timeline>(
+    scenario: &Scenario<'_>,
+    with: &R,
+    without: Option<&R>,
 ) -> Result<()> {
     std::fs::create_dir_all("target/bench")?;
-    let mut json = serde_json::to_value(with.report)?;
+    let mut json = serde_json::to_value(with)?;
     if let Some(without) = without {
-        json[compare_key] = serde_json::to_value(without.report)?;
+        json[scenario.compare_key] = serde_json::to_value(without)?;
     }
     let (json_path, svg_path) = (
-        format!("target/bench/{name}.json"),
-        format!("target/bench/{name}.svg"),
+        format!("target/bench/{}.json", scenario.name),
+        format!("target/bench/{}.svg", scenario.name),
     );
     std::fs::write(&json_path, serde_json::to_string_pretty(&json)?)?;
-    let panels: Vec<crate::timeline::Panel<'_>> = std::iter::once(with)
-        .chain(without)
-        .map(|run| crate::timeline::Panel {
-            title: run.title,
-            samples: run.samples,
-            spans: run.spans,
-            events: run.events,
-        })
-        .collect();
+    let panels: Vec<crate::timeline::Panel<'_>> =
+        [(scenario.with, Some(with)), (scenario.without, without)]
+            .into_iter()
+            .filter_map(|(title, run)| {
+                run.map(|run| crate::timeline::Panel {
+                    title,
+                    samples: run.samples(),
+                    spans: run.spans(),
+                    events: run.events(),
+                })
+            })
+            .collect();
     std::fs::write(&svg_path, crate::timeline::svg(&panels))?;
     println!();
     println!("  written: {json_path}, {svg_path} (the timeline)");
     Ok(())
+}
+
+/// Implements [`Timeline`] for a report with `samples`, `spans` and `events` fields.
+#[macro_export]
+macro_rules! timeline_of {
+    ($report:ty) => {
+        impl $crate::demo::Timeline for $report {
+            fn samples(&self) -> &[$crate::load::Sample] {
+                &self.samples
+            }
+            fn spans(&self) -> &[$crate::timeline::Span] {
+                &self.spans
+            }
+            fn events(&self) -> &[(f64, String)] {
+                &self.events
+            }
+        }
+    };
 }

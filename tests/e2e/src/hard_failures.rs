@@ -16,11 +16,10 @@ use testbed::autoscaling::{addr as emulator, state as emulator_state};
 use testbed::{Testbed, balancer, docker, layout};
 
 use crate::demo::Progress;
+use crate::ending::Ending;
 use crate::load::{Load, Sample};
-use crate::manager_count::{in_service, raft};
 use crate::rolling::{
-    GROUPS, Watched, ensure_service, final_swarm, name, node_names, quorum_losses, seconds_since,
-    start_processor, watch,
+    GROUPS, Watched, ensure_service, name, node_names, seconds_since, start_processor, watch,
 };
 use crate::timeline::Span;
 
@@ -32,10 +31,6 @@ pub const SWEEP_INTERVAL_SECONDS: &str = "5";
 /// The most a loss is given to heal (its node removed, its replacement in service) before
 /// the next one.
 const PER_LOSS: Duration = Duration::from_secs(60);
-/// The longest a swarm may go without a leader and still count as having kept its quorum: a
-/// lost leader (a manager lost is the leader one time in three) is followed by an election of
-/// a few seconds; a lost quorum never ends.
-pub(crate) const ELECTION: Duration = Duration::from_secs(20);
 /// Without the sweep no lost node is ever removed: the next loss comes this long after the
 /// replacement is in service (time enough for a sweep, had there been one).
 const SETTLE_WITHOUT_SWEEP: Duration = Duration::from_secs(20);
@@ -58,30 +53,14 @@ pub struct Report {
     pub with_sweep: bool,
     /// The nodes lost, in order.
     pub lost: Vec<String>,
-    /// Whether the quorum held: at every sample (every 250 ms) in which a manager answered, a
-    /// majority of the managers was reachable, and no stretch without any answer (no leader)
-    /// lasted longer than an election.
-    pub quorum_kept: bool,
-    /// The longest stretch of samples in which no manager answered (no leader), in seconds.
-    pub longest_without_leader_seconds: f64,
-    /// Raft members at the end (`None`: no manager answers).
-    pub raft_members_end: Option<usize>,
-    /// Instances in service in the managers' group at the end.
-    pub managers_in_service_end: usize,
-    /// Nodes left in `docker node ls` at the end that are not Ready (`None`: no manager
-    /// answers).
-    pub down_nodes_left: Option<usize>,
     /// Per loss: seconds from the instance gone to its node out of the swarm (`None`: never,
     /// within the time the run gave it).
     pub seconds_gone_to_removed: Vec<Option<f64>>,
     /// What each sweep cost, from the processor's own counts.
     pub calls_per_sweep: CallsPerSweep,
-    /// Requests sent.
-    pub requests_total: usize,
-    /// Requests failed or timed out.
-    pub requests_failed: usize,
-    /// The fewest replicas of the service running at any sample.
-    pub min_running_replicas: usize,
+    /// The quorum over the run, the membership at the end, the requests.
+    #[serde(flatten)]
+    pub ending: Ending,
     /// From the first request to the end of the last loss.
     pub total_seconds: f64,
     /// Each loss on the timeline: gone → removed (or → the end of its wait).
@@ -92,6 +71,8 @@ pub struct Report {
     #[serde(skip)]
     pub samples: Vec<Sample>,
 }
+
+crate::timeline_of!(Report);
 
 /// The calls each sweep made, as its `sweep done` line counts them: the median and the most
 /// Engine API calls and AWS calls in one sweep.
@@ -256,34 +237,14 @@ pub async fn run(options: &Options, progress: &mut dyn FnMut(&Progress)) -> Resu
         removed_after.push(removed);
     }
     let finished_at = Utc::now();
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let samples = load.stop().await;
-    watching.abort();
-    let watches = watched
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .watches
-        .clone();
+    let (ending, events, samples) = Ending::measure(load, watching, &watched, started_at).await?;
     drop(processor);
-
-    let (events, longest) = quorum_losses(&watches, started_at, ELECTION);
-    let quorum_kept = events.is_empty();
-    let (down_nodes_left, _, _) = final_swarm().await;
-    let raft_members_end = raft().await.map(|r| r.0);
-    let managers_in_service_end = in_service(&emulator_state()?, GROUPS[0]);
     Ok(Report {
         with_sweep: options.with_sweep,
         lost,
-        quorum_kept,
-        longest_without_leader_seconds: longest,
-        raft_members_end,
-        managers_in_service_end,
-        down_nodes_left,
         seconds_gone_to_removed: removed_after,
         calls_per_sweep: CallsPerSweep::read(PROCESSOR_LOG)?,
-        requests_total: samples.len(),
-        requests_failed: samples.iter().filter(|s| s.error.is_some()).count(),
-        min_running_replicas: watches.iter().filter_map(|w| w.running).min().unwrap_or(0),
+        ending,
         total_seconds: seconds_since(started_at, finished_at),
         spans,
         events,

@@ -17,11 +17,10 @@ use testbed::autoscaling::state as emulator_state;
 use testbed::{Testbed, balancer, layout};
 
 use crate::demo::Progress;
-use crate::hard_failures::ELECTION;
+use crate::ending::Ending;
 use crate::load::{Load, Sample};
 use crate::rolling::{
-    GROUPS, Watched, ensure_service, final_swarm, quorum_losses, remove_hooks, seconds_since,
-    start_processor, watch,
+    GROUPS, Watched, ensure_service, remove_hooks, seconds_since, start_processor, watch,
 };
 use crate::timeline::Span;
 
@@ -72,28 +71,9 @@ pub struct Report {
     pub with_processor: bool,
     /// Each change, in order.
     pub changes: Vec<Change>,
-    /// Whether the quorum held: at every sample (every 250 ms) in which a manager answered, a
-    /// majority of the managers was reachable, and no stretch without any answer (no leader)
-    /// lasted longer than an election.
-    pub quorum_kept: bool,
-    /// The longest stretch of samples in which no manager answered (no leader), in seconds.
-    pub longest_without_leader_seconds: f64,
-    /// The most Raft members seen unreachable at once: a manager terminated without being
-    /// demoted and removed first stays in Raft as a dead member.
-    pub max_unreachable_members: usize,
-    /// Raft members at the end (`None`: no manager answers).
-    pub raft_members_end: Option<usize>,
-    /// Instances in service in the managers' group at the end.
-    pub managers_in_service_end: usize,
-    /// Nodes left in `docker node ls` at the end that are not Ready (`None`: no manager
-    /// answers).
-    pub down_nodes_left: Option<usize>,
-    /// Requests sent.
-    pub requests_total: usize,
-    /// Requests failed or timed out.
-    pub requests_failed: usize,
-    /// The fewest replicas of the service running at any sample.
-    pub min_running_replicas: usize,
+    /// The quorum over the run, the membership at the end, the requests.
+    #[serde(flatten)]
+    pub ending: Ending,
     /// From the first request to the end of the last change.
     pub total_seconds: f64,
     /// Each change on the timeline: update → settled (or → the end of its wait).
@@ -104,6 +84,8 @@ pub struct Report {
     #[serde(skip)]
     pub samples: Vec<Sample>,
 }
+
+crate::timeline_of!(Report);
 
 /// The managers' group's sizes for `ManagerSize`, as the template sets them: the minimum and
 /// the desired capacity are the count, the maximum one more (the `ManagerMax` mapping: room
@@ -212,30 +194,12 @@ pub async fn run(options: &Options, progress: &mut dyn FnMut(&Progress)) -> Resu
         from = to;
     }
     let finished_at = Utc::now();
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let samples = load.stop().await;
-    watching.abort();
-    let watches = watched
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .watches
-        .clone();
+    let (ending, events, samples) = Ending::measure(load, watching, &watched, started_at).await?;
     drop(processor);
-
-    let (events, longest) = quorum_losses(&watches, started_at, ELECTION);
-    let (down_nodes_left, _, _) = final_swarm().await;
     Ok(Report {
         with_processor: options.with_processor,
         changes,
-        quorum_kept: events.is_empty(),
-        longest_without_leader_seconds: longest,
-        max_unreachable_members: watches.iter().map(|w| w.unreachable).max().unwrap_or(0),
-        raft_members_end: raft().await.map(|r| r.0),
-        managers_in_service_end: in_service(&emulator_state()?, GROUPS[0]),
-        down_nodes_left,
-        requests_total: samples.len(),
-        requests_failed: samples.iter().filter(|s| s.error.is_some()).count(),
-        min_running_replicas: watches.iter().filter_map(|w| w.running).min().unwrap_or(0),
+        ending,
         total_seconds: seconds_since(started_at, finished_at),
         spans,
         events,

@@ -94,6 +94,8 @@ pub struct Report {
     pub samples: Vec<Sample>,
 }
 
+crate::timeline_of!(Report);
+
 /// One observation of the swarm.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Watch {

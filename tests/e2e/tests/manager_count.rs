@@ -29,36 +29,36 @@ async fn manager_size_3_to_5_to_3_under_load_keeps_quorum_and_raft_equal_to_the_
             "{change:?}"
         );
     }
-    ensure!(report.quorum_kept, "{:?}", report.events);
+    ensure!(report.ending.quorum_kept, "{:?}", report.events);
     // Each manager the group terminated was demoted and removed through its hook before its
     // machine went: Raft never held a dead member (the sweep would remove one only later).
     ensure!(
-        report.max_unreachable_members == 0,
+        report.ending.max_unreachable_members == 0,
         "{} Raft members were unreachable at once",
-        report.max_unreachable_members
+        report.ending.max_unreachable_members
     );
     ensure!(
-        report.raft_members_end == Some(report.managers_in_service_end)
-            && report.managers_in_service_end == 3,
+        report.ending.raft_members_end == Some(report.ending.managers_in_service_end)
+            && report.ending.managers_in_service_end == 3,
         "Raft {:?}, in service {}",
-        report.raft_members_end,
-        report.managers_in_service_end
+        report.ending.raft_members_end,
+        report.ending.managers_in_service_end
     );
     ensure!(
-        report.down_nodes_left == Some(0),
+        report.ending.down_nodes_left == Some(0),
         "{:?}",
-        report.down_nodes_left
+        report.ending.down_nodes_left
     );
     ensure!(
-        report.requests_total > 50,
+        report.ending.requests_total > 50,
         "too little load: {}",
-        report.requests_total
+        report.ending.requests_total
     );
     ensure!(
-        report.requests_failed == 0,
+        report.ending.requests_failed == 0,
         "{} of {} failed",
-        report.requests_failed,
-        report.requests_total
+        report.ending.requests_failed,
+        report.ending.requests_total
     );
     Ok(())
 }

@@ -11,56 +11,9 @@
 //! `--keep` uses the running test bed. Exits non-zero when the run with the processor
 //! failed a request, lost quorum, left a Down node or did not replace every node.
 
-use anyhow::{Context, Result, bail};
-use e2e::demo::{self, or_none, print_summary, yes};
+use anyhow::{Result, bail};
+use e2e::demo::{self, or_none, yes};
 use e2e::rolling::{Options, Report, run};
-
-struct Args {
-    compare: bool,
-    keep: bool,
-    rate: u32,
-    per_group: Option<usize>,
-}
-
-fn args() -> Result<Args> {
-    let mut args = Args {
-        compare: false,
-        keep: false,
-        rate: 20,
-        per_group: None,
-    };
-    let mut given = std::env::args().skip(1);
-    while let Some(arg) = given.next() {
-        match arg.as_str() {
-            "--compare" => args.compare = true,
-            "--keep" => args.keep = true,
-            "--rate" => args.rate = given.next().context("--rate N")?.parse()?,
-            "--per-group" => args.per_group = Some(given.next().context("--per-group N")?.parse()?),
-            other => bail!(
-                "unknown argument {other}: rolling-upgrade [--compare] [--rate N] [--per-group N] [--keep]"
-            ),
-        }
-    }
-    Ok(args)
-}
-
-async fn one_run(args: &Args, with_processor: bool) -> Result<Report> {
-    let title = if with_processor {
-        "with the processor"
-    } else {
-        "without the processor"
-    };
-    let options = Options {
-        with_processor,
-        per_group: args.per_group,
-        rate: args.rate,
-        replicas: 3,
-    };
-    demo::one_run(title, "nodes", args.keep, async |progress| {
-        run(&options, progress).await
-    })
-    .await
-}
 
 fn summary(report: &Report) -> Vec<(&'static str, String)> {
     let per_node = if report.seconds_per_node.is_empty() {
@@ -131,28 +84,34 @@ fn summary(report: &Report) -> Vec<(&'static str, String)> {
 
 #[tokio::main]
 async fn main() -> Result<()> {
-    let args = args()?;
-    // Without the processor first: the test bed left for you to explore is the healthy one.
-    let without = if args.compare {
-        Some(one_run(&args, false).await?)
-    } else {
-        None
+    let args = demo::Args::from_env("rolling-upgrade", true)?;
+    let scenario = demo::Scenario {
+        name: "rolling-upgrade",
+        title: "Rolling upgrade under load",
+        with: "with the processor",
+        without: "without the processor",
+        compare_key: "without_processor",
     };
-    let with = one_run(&args, true).await?;
-
-    println!();
-    let left = summary(&with);
-    let right = without.as_ref().map(summary);
-    print_summary(
-        if right.is_some() {
-            "Rolling upgrade under load"
-        } else {
-            "Rolling upgrade under load, with the lifecycle processor"
+    let (with, without) = demo::run_compared(
+        &scenario,
+        &args,
+        "nodes",
+        async |with_product, progress| {
+            run(
+                &Options {
+                    with_processor: with_product,
+                    per_group: args.per_group,
+                    rate: args.rate,
+                    replicas: 3,
+                },
+                progress,
+            )
+            .await
         },
-        ("WITH the processor", "WITHOUT"),
-        &left,
-        right.as_deref(),
-    );
+        summary,
+    )
+    .await?;
+
     for report in std::iter::once(&with).chain(without.as_ref()) {
         if !report.failures.is_empty() {
             let label = if report.with_processor {
@@ -172,28 +131,6 @@ async fn main() -> Result<()> {
             );
         }
     }
-
-    let runs: Vec<demo::Run<'_, Report>> = [
-        ("with the processor", Some(&with)),
-        ("without the processor", without.as_ref()),
-    ]
-    .into_iter()
-    .filter_map(|(title, report)| {
-        report.map(|report| demo::Run {
-            title,
-            report,
-            samples: &report.samples,
-            spans: &report.spans,
-            events: &report.events,
-        })
-    })
-    .collect();
-    demo::write_outputs(
-        "rolling-upgrade",
-        "without_processor",
-        &runs[0],
-        runs.get(1),
-    )?;
 
     let kept = with.requests_failed == 0
         && with.quorum_kept
