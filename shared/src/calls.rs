@@ -65,25 +65,29 @@ impl Outcome {
     }
 }
 
-/// Calls counted: (API, outcome) → count. An API is named by its service and operation:
-/// `docker GET /nodes`, `AutoScaling DescribeAutoScalingInstances`.
+/// Calls counted: (service, API, outcome) → count. `docker` and `GET /nodes`; an AWS
+/// service and operation as the SDK names them, `Auto Scaling` and
+/// `DescribeAutoScalingInstances`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct Tally(BTreeMap<(String, Outcome), u64>);
+pub struct Tally(BTreeMap<(String, String, Outcome), u64>);
+
+/// The service name of the Docker Engine API's calls.
+pub const DOCKER: &str = "docker";
 
 impl Tally {
     /// Adds one call.
-    pub fn add(&mut self, api: &str, outcome: Outcome) {
-        *self.0.entry((api.to_owned(), outcome)).or_default() += 1;
+    pub fn add(&mut self, service: &str, api: &str, outcome: Outcome) {
+        *self
+            .0
+            .entry((service.to_owned(), api.to_owned(), outcome))
+            .or_default() += 1;
     }
 
-    /// All calls to `service` (`docker`, or an AWS service as the SDK names it).
+    /// All calls to `service`.
     pub fn of(&self, service: &str) -> u64 {
         self.0
             .iter()
-            .filter(|((api, _), _)| {
-                api.strip_prefix(service)
-                    .is_some_and(|rest| rest.starts_with(' '))
-            })
+            .filter(|((of, _, _), _)| of == service)
             .map(|(_, count)| count)
             .sum()
     }
@@ -93,11 +97,11 @@ impl Tally {
         self.0.values().sum()
     }
 
-    /// Each (API, outcome) and its count.
-    pub fn iter(&self) -> impl Iterator<Item = (&str, Outcome, u64)> {
-        self.0
-            .iter()
-            .map(|((api, outcome), count)| (api.as_str(), *outcome, *count))
+    /// Each (service, API, outcome) and its count.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str, Outcome, u64)> {
+        self.0.iter().map(|((service, api, outcome), count)| {
+            (service.as_str(), api.as_str(), *outcome, *count)
+        })
     }
 }
 
@@ -109,18 +113,18 @@ tokio::task_local! {
     static SCOPE: Arc<Mutex<Tally>>;
 }
 
-/// Counts one call to `api` that ended with `outcome`: in the process's tally, and in the
-/// tally of the work this task runs, if it keeps one.
-pub fn record(api: &str, outcome: Outcome) {
+/// Counts one call to `api` of `service` that ended with `outcome`: in the process's tally,
+/// and in the tally of the work this task runs, if it keeps one.
+pub fn record(service: &str, api: &str, outcome: Outcome) {
     PROCESS
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
-        .add(api, outcome);
+        .add(service, api, outcome);
     let _ = SCOPE.try_with(|scope| {
         scope
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .add(api, outcome);
+            .add(service, api, outcome);
     });
 }
 
@@ -138,10 +142,10 @@ pub fn process() -> Tally {
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
-/// use swarm_aws::calls::{Outcome, record, tallied};
-/// let ((), tally) = tallied(async { record("docker GET /nodes", Outcome::Ok) }).await;
-/// record("docker GET /info", Outcome::Ok); // outside: not in the tally
-/// assert_eq!(tally.of("docker"), 1);
+/// use swarm_aws::calls::{DOCKER, Outcome, record, tallied};
+/// let ((), tally) = tallied(async { record(DOCKER, "GET /nodes", Outcome::Ok) }).await;
+/// record(DOCKER, "GET /info", Outcome::Ok); // outside: not in the tally
+/// assert_eq!(tally.of(DOCKER), 1);
 /// # }
 /// ```
 pub async fn tallied<F: Future>(work: F) -> (F::Output, Tally) {
@@ -181,9 +185,9 @@ impl Intercept for CountAwsCalls {
         _runtime_components: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        let api = match cfg.load::<Metadata>() {
-            Some(metadata) => format!("{} {}", metadata.service(), metadata.name()),
-            None => "aws unknown".to_owned(),
+        let (service, api) = match cfg.load::<Metadata>() {
+            Some(metadata) => (metadata.service(), metadata.name()),
+            None => ("aws", "unknown"),
         };
         let outcome = match context.response() {
             Some(response) => Outcome::of_aws(
@@ -193,7 +197,7 @@ impl Intercept for CountAwsCalls {
             // No answer: the connection failed or timed out.
             None => Outcome::Failed,
         };
-        record(&api, outcome);
+        record(service, api, outcome);
         Ok(())
     }
 }
@@ -218,27 +222,28 @@ mod tests {
     #[tokio::test]
     async fn a_tally_holds_the_calls_of_its_own_task_only() {
         let (_, outer) = tallied(async {
-            record("AutoScaling DescribeAutoScalingGroups", Outcome::Ok);
+            record("Auto Scaling", "DescribeAutoScalingGroups", Outcome::Ok);
             // Another task at the same time: its call is the process's, not this work's.
-            tokio::spawn(async { record("docker GET /tasks", Outcome::Ok) })
+            tokio::spawn(async { record(DOCKER, "GET /tasks", Outcome::Ok) })
                 .await
                 .expect("runs");
-            record("docker GET /nodes", Outcome::Failed);
+            record(DOCKER, "GET /nodes", Outcome::Failed);
         })
         .await;
-        assert_eq!(outer.of("AutoScaling"), 1);
-        assert_eq!(outer.of("docker"), 1);
+        assert_eq!(outer.of("Auto Scaling"), 1);
+        assert_eq!(outer.of(DOCKER), 1);
+        assert_eq!(outer.total(), 2);
         assert_eq!(
             outer.iter().collect::<Vec<_>>(),
             [
-                ("AutoScaling DescribeAutoScalingGroups", Outcome::Ok, 1),
-                ("docker GET /nodes", Outcome::Failed, 1)
+                ("Auto Scaling", "DescribeAutoScalingGroups", Outcome::Ok, 1),
+                (DOCKER, "GET /nodes", Outcome::Failed, 1)
             ]
         );
         assert!(
             process()
                 .iter()
-                .any(|(api, _, count)| api == "docker GET /tasks" && count >= 1)
+                .any(|(_, api, _, count)| api == "GET /tasks" && count >= 1)
         );
     }
 }

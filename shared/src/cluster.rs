@@ -1,6 +1,11 @@
 //! The cluster record: the one item in DynamoDB through which the nodes of a stack find their
-//! swarm (its id, the managers' addresses, the join tokens). Written by the first manager
-//! with a conditional write, read by every node that boots, by the processor and the test bed.
+//! swarm (its id, the managers' addresses). Written by the first manager with a conditional
+//! write, read by every node that boots, by the processor and the test bed.
+//!
+//! The join tokens are not in it: each is a secret of its own ([`TokenStore`](crate::ports::TokenStore)),
+//! so that only the managers can read the manager token, the workers only the worker token,
+//! and the processor neither. A record written before that still holds both
+//! ([`Swarm::legacy_tokens`]); a manager's bootstrap moves them to their secrets.
 //!
 //! Join tokens are secrets: [`JoinToken`] never shows its value in `Debug` or `Display`.
 
@@ -32,6 +37,34 @@ impl fmt::Debug for JoinToken {
     }
 }
 
+/// Which join token: the role a node joins as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenRole {
+    /// The manager token: joins a Raft member, who can schedule anything anywhere.
+    Manager,
+    /// The worker token.
+    Worker,
+}
+
+/// The swarm's two join tokens, as the swarm gives them to a manager.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JoinTokens {
+    /// Joins a manager.
+    pub manager: JoinToken,
+    /// Joins a worker.
+    pub worker: JoinToken,
+}
+
+impl JoinTokens {
+    /// The token for `role`.
+    pub fn of(&self, role: TokenRole) -> &JoinToken {
+        match role {
+            TokenRole::Manager => &self.manager,
+            TokenRole::Worker => &self.worker,
+        }
+    }
+}
+
 /// Where the swarm is in its life, as recorded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ClusterRecord {
@@ -51,10 +84,9 @@ pub struct Swarm {
     pub id: String,
     /// `address:2377` of the managers that joined, oldest first.
     pub managers: Vec<String>,
-    /// Joins a manager.
-    pub manager_token: JoinToken,
-    /// Joins a worker.
-    pub worker_token: JoinToken,
+    /// The join tokens a record written by an earlier version still holds (readable by every
+    /// role that reads the record); `None` once they live in their secrets only.
+    pub legacy_tokens: Option<JoinTokens>,
 }
 
 #[cfg(test)]
@@ -66,11 +98,17 @@ mod tests {
         let swarm = Swarm {
             id: "abc".into(),
             managers: vec!["10.0.1.10:2377".into()],
-            manager_token: JoinToken::new("SWMTKN-1-secret-manager"),
-            worker_token: JoinToken::new("SWMTKN-1-secret-worker"),
+            legacy_tokens: Some(JoinTokens {
+                manager: JoinToken::new("SWMTKN-1-secret-manager"),
+                worker: JoinToken::new("SWMTKN-1-secret-worker"),
+            }),
         };
         let shown = format!("{:?}", ClusterRecord::Ready(swarm.clone()));
         assert!(!shown.contains("SWMTKN"), "{shown}");
-        assert_eq!(swarm.worker_token.expose(), "SWMTKN-1-secret-worker");
+        let tokens = swarm.legacy_tokens.expect("set");
+        assert_eq!(
+            tokens.of(TokenRole::Worker).expose(),
+            "SWMTKN-1-secret-worker"
+        );
     }
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use std::collections::HashMap;
 
-use crate::cluster::{ClusterRecord, Swarm};
+use crate::cluster::{ClusterRecord, JoinToken, JoinTokens, Swarm, TokenRole};
 use crate::drain::{ActionResult, ActionStatus, SwarmView};
 use crate::error::Error;
 use crate::event::LifecycleAction;
@@ -140,4 +140,20 @@ pub trait ClusterStore: Send + Sync {
     fn remove_manager(&self, address: &str) -> impl Future<Output = Result<(), Error>> + Send;
     /// Adds a manager's address to the recorded swarm (idempotent).
     fn add_manager(&self, address: &str) -> impl Future<Output = Result<(), Error>> + Send;
+    /// Removes the join tokens a record of an earlier version holds (idempotent): they live in
+    /// their secrets now.
+    fn forget_tokens(&self) -> impl Future<Output = Result<(), Error>> + Send;
+}
+
+/// The swarm's join tokens, each a secret of its own, readable only by the roles that join
+/// with it (Secrets Manager).
+pub trait TokenStore: Send + Sync {
+    /// The token for `role`, or `None` while it is not written yet.
+    fn read(
+        &self,
+        role: TokenRole,
+    ) -> impl Future<Output = Result<Option<JoinToken>, Error>> + Send;
+    /// Writes both tokens (a manager that initialised the swarm, or moves an earlier record's
+    /// tokens out). Idempotent.
+    fn write(&self, tokens: &JoinTokens) -> impl Future<Output = Result<(), Error>> + Send;
 }

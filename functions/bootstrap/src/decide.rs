@@ -74,7 +74,6 @@ pub fn decide<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use swarm_aws::cluster::JoinToken;
 
     const OUT: Membership = Membership::Out;
 
@@ -82,8 +81,7 @@ mod tests {
         ClusterRecord::Ready(Swarm {
             id: "s".into(),
             managers: vec!["10.0.1.10:2377".into()],
-            manager_token: JoinToken::new("m"),
-            worker_token: JoinToken::new("w"),
+            legacy_tokens: None,
         })
     }
 

@@ -11,7 +11,8 @@
 //!
 //! Both read `NODE_ROLE` (`manager` or `worker`), `CLUSTER_TABLE` (the stack's DynamoDB
 //! table) and `BOOT_DEADLINE_SECONDS` (default 600); `bootstrap` reads `DOCKER_HOST`
-//! (default the local socket). Who the instance is comes from instance metadata (IMDSv2,
+//! (default the local socket), `WORKER_TOKEN_SECRET` and, on a manager,
+//! `MANAGER_TOKEN_SECRET` (the join tokens' secrets). Who the instance is comes from instance metadata (IMDSv2,
 //! the AWS SDK's client).
 
 use std::path::PathBuf;
@@ -20,11 +21,11 @@ use std::time::Duration;
 
 use bootstrap::BootstrapError;
 use bootstrap::decide::Role;
-use bootstrap::run::{Identity, run};
+use bootstrap::run::{Identity, Stores, run};
 use bootstrap::tls::{SecretIds, provision};
 use swarm_aws::adapters::dynamodb::DynamoStore;
 use swarm_aws::adapters::engine::LocalEngine;
-use swarm_aws::adapters::secrets::Secrets;
+use swarm_aws::adapters::secrets::{Secrets, TokenSecrets};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -156,13 +157,20 @@ async fn boot() -> Result<String, BootstrapError> {
         std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into());
     tracing::info!(instance_id = %me.instance_id, address = %me.address, role = ?me.role, "booting");
     let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    let booted = run(
-        &me,
-        &LocalEngine::connect(&host)?,
-        &store(&sdk).await?,
-        deadline,
-    )
-    .await;
+    // A worker is given only the worker token's secret (its role may read nothing else).
+    let tokens = TokenSecrets::new(
+        Secrets::new(aws_sdk_secretsmanager::Client::new(&sdk)),
+        match me.role {
+            Role::Manager => Some(setting("MANAGER_TOKEN_SECRET")?),
+            Role::Worker => None,
+        },
+        setting("WORKER_TOKEN_SECRET")?,
+    );
+    let stores = Stores {
+        record: &store(&sdk).await?,
+        tokens: &tokens,
+    };
+    let booted = run(&me, &LocalEngine::connect(&host)?, &stores, deadline).await;
     if let (Some(stack), Some(resource)) = (optional("SIGNAL_STACK"), optional("SIGNAL_RESOURCE")) {
         let client = aws_sdk_cloudformation::Client::new(&sdk);
         let success = booted.is_ok();

@@ -4,9 +4,9 @@
 use std::time::Duration;
 
 use swarm_aws::adapters::engine::LocalEngine;
-use swarm_aws::cluster::ClusterRecord;
+use swarm_aws::cluster::{ClusterRecord, TokenRole};
 use swarm_aws::error::error_chain;
-use swarm_aws::ports::ClusterStore;
+use swarm_aws::ports::{ClusterStore, TokenStore};
 
 use crate::BootstrapError;
 use crate::decide::{Boot, Role, decide};
@@ -50,12 +50,20 @@ struct Progress {
     join_failure: Option<(String, String, Box<swarm_aws::error::Error>)>,
 }
 
+/// Where the boot reads and writes: the cluster record and the join tokens' secrets.
+pub struct Stores<'a, C, T> {
+    /// The cluster record.
+    pub record: &'a C,
+    /// The join tokens.
+    pub tokens: &'a T,
+}
+
 /// Boots the node into the swarm, waiting at most `deadline`; a failed call is retried until
 /// then ([`retrying`]).
-pub async fn run(
+pub async fn run<C: ClusterStore, T: TokenStore>(
     me: &Identity,
     engine: &LocalEngine,
-    store: &impl ClusterStore,
+    stores: &Stores<'_, C, T>,
     deadline: Duration,
 ) -> Result<Booted, BootstrapError> {
     let mut progress = Progress {
@@ -64,7 +72,7 @@ pub async fn run(
         ..Progress::default()
     };
     let rounds = retrying(deadline, async || {
-        round(me, engine, store, &mut progress).await
+        round(me, engine, stores, &mut progress).await
     })
     .await?;
     let last_error = match rounds {
@@ -86,12 +94,13 @@ pub async fn run(
 }
 
 /// One round: read (engine, record), [`decide`], act. `Some` once the node is in the swarm.
-async fn round(
+async fn round<C: ClusterStore, T: TokenStore>(
     me: &Identity,
     engine: &LocalEngine,
-    store: &impl ClusterStore,
+    stores: &Stores<'_, C, T>,
     progress: &mut Progress,
 ) -> Result<Option<Booted>, BootstrapError> {
+    let store = stores.record;
     let state = engine.state().await?;
     let label = format!("instance-id={}", me.instance_id);
     if !state.labels.contains(&label) {
@@ -109,8 +118,11 @@ async fn round(
         &me.instance_id,
     ) {
         Boot::AlreadyMember => {
-            if state.is_manager && matches!(record, Some(ClusterRecord::Ready(_))) {
+            if state.is_manager
+                && let Some(ClusterRecord::Ready(swarm)) = &record
+            {
                 store.add_manager(&advertised).await?;
+                keep_tokens(me, engine, stores, swarm.legacy_tokens.is_some()).await?;
             }
             if progress.joins > 0 {
                 // A join that Docker timed out, completed in the background since.
@@ -137,13 +149,16 @@ async fn round(
             Ok(None)
         }
         Boot::Init => {
-            let swarm = engine.init(&me.address, me.address_pool.as_deref()).await?;
+            let (swarm, tokens) = engine.init(&me.address, me.address_pool.as_deref()).await?;
+            // The tokens first: a record that says `ready` has its tokens to join with.
+            stores.tokens.write(&tokens).await?;
             store.publish(&me.instance_id, &swarm).await?;
             tracing::info!(step = "init", swarm_id = %swarm.id, "initialised the swarm and recorded it");
             Ok(Some(Booted::Initialized(swarm.id)))
         }
         Boot::Publish => {
-            let swarm = engine.swarm(&me.address).await?;
+            let (swarm, tokens) = engine.swarm(&me.address).await?;
+            stores.tokens.write(&tokens).await?;
             store.publish(&me.instance_id, &swarm).await?;
             tracing::info!(step = "init", swarm_id = %swarm.id, "recorded the swarm this node initialised");
             Ok(Some(Booted::Initialized(swarm.id)))
@@ -164,10 +179,25 @@ async fn round(
             Ok(None)
         }
         Boot::Join(swarm) => {
-            let token = match me.role {
-                Role::Manager => &swarm.manager_token,
-                Role::Worker => &swarm.worker_token,
+            let role = match me.role {
+                Role::Manager => TokenRole::Manager,
+                Role::Worker => TokenRole::Worker,
             };
+            // Its secret, or the record of an earlier version that still holds it.
+            let token = match stores.tokens.read(role).await? {
+                Some(token) => token,
+                None => match &swarm.legacy_tokens {
+                    Some(tokens) => tokens.of(role).clone(),
+                    None => {
+                        let reason = "the swarm is recorded but its join token is not written yet";
+                        progress.waiting_for = reason.to_owned();
+                        tracing::info!(step = "wait", reason, "waiting");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        return Ok(None);
+                    }
+                },
+            };
+            let token = &token;
             // Docker joins through the first address only: each attempt leads with the next.
             let mut managers = swarm.managers.clone();
             if !managers.is_empty() {
@@ -180,6 +210,7 @@ async fn round(
                     progress.join_failed = false;
                     if me.role == Role::Manager {
                         store.add_manager(&advertised).await?;
+                        keep_tokens(me, engine, stores, swarm.legacy_tokens.is_some()).await?;
                     }
                     tracing::info!(step = "join", swarm_id = %swarm.id, "joined the swarm");
                     Ok(Some(Booted::Joined(swarm.id.clone())))
@@ -196,4 +227,25 @@ async fn round(
             }
         }
     }
+}
+
+/// On a manager in the swarm: the tokens' secrets hold the swarm's tokens as they are now (a
+/// rotation by hand is carried over; written only when they differ), and a record of an
+/// earlier version (`legacy`) is rid of its tokens, which every role reading it could see.
+async fn keep_tokens<C: ClusterStore, T: TokenStore>(
+    me: &Identity,
+    engine: &LocalEngine,
+    stores: &Stores<'_, C, T>,
+    legacy: bool,
+) -> Result<(), BootstrapError> {
+    let (_, tokens) = engine.swarm(&me.address).await?;
+    stores.tokens.write(&tokens).await?;
+    if legacy {
+        stores.record.forget_tokens().await?;
+        tracing::info!(
+            step = "tokens",
+            "moved the join tokens out of the cluster record into their secrets"
+        );
+    }
+    Ok(())
 }

@@ -55,6 +55,10 @@ pub mod vars {
     /// Seconds an instance may be in service without a swarm node before the sweep has it
     /// replaced (default 900).
     pub const SWEEP_JOIN_GRACE: &str = "SWEEP_JOIN_GRACE_SECONDS";
+    /// `serve`'s metrics port (`host:port`): Prometheus text at `/metrics`. Unset: none.
+    pub const METRICS_ADDR: &str = "METRICS_ADDR";
+    /// The stack's name: the `Stack` dimension of the metrics in CloudWatch.
+    pub const STACK_NAME: &str = "STACK_NAME";
 }
 
 /// Default drain deadline: long enough for Swarm to reschedule a node's tasks, well inside the
@@ -204,6 +208,10 @@ pub struct Config {
     pub sweep_every: Option<Duration>,
     /// The sweep's grace periods.
     pub sweep: SweepPolicy,
+    /// Where `serve` answers with its metrics, when set.
+    pub metrics_addr: Option<std::net::SocketAddr>,
+    /// The stack's name, for the metrics' `Stack` dimension (`swarm` when unset).
+    pub stack_name: String,
 }
 
 impl Config {
@@ -302,6 +310,14 @@ impl Config {
             )?),
         };
 
+        let metrics_addr = match get(vars::METRICS_ADDR) {
+            None => None,
+            Some(text) => Some(text.parse().map_err(|_| ConfigError::Invalid {
+                var: vars::METRICS_ADDR,
+                reason: format!("`{text}` is not an address and port such as 0.0.0.0:9102"),
+            })?),
+        };
+
         Ok(Self {
             groups,
             drain_deadline,
@@ -316,6 +332,8 @@ impl Config {
             visibility_timeout: Duration::from_secs(positive(vars::VISIBILITY_TIMEOUT, 60)?),
             sweep_every,
             sweep,
+            metrics_addr,
+            stack_name: get(vars::STACK_NAME).unwrap_or_else(|| "swarm".to_owned()),
         })
     }
 

@@ -69,25 +69,38 @@ pub async fn invoke<S: SwarmNodes, H: LifecycleHooks + Groups, Q: Queue>(
     event: LambdaEvent<serde_json::Value>,
 ) -> Result<serde_json::Value, lambda_runtime::Error> {
     let (payload, context) = event.into_parts();
-    match invocation(payload)? {
-        Invocation::Batch(batch) => {
-            let response = handle(processor, queue, LambdaEvent::new(batch, context)).await?;
-            Ok(serde_json::to_value(response)?)
-        }
-        Invocation::Sweep => {
-            let plan = processor
-                .sweep()
-                .instrument(tracing::info_span!("sweep"))
-                .await
-                .inspect_err(|error| {
-                    tracing::error!(step = "sweep", error = %error, cause = error_chain(error).as_deref(), "the sweep failed; the next one looks again");
-                })?;
-            Ok(serde_json::json!({
-                "actions": plan.actions.iter().map(ToString::to_string).collect::<Vec<_>>(),
-                "held": plan.held.len(),
-            }))
+    let answer = async {
+        match invocation(payload)? {
+            Invocation::Batch(batch) => {
+                let response = handle(processor, queue, LambdaEvent::new(batch, context)).await?;
+                Ok(serde_json::to_value(response)?)
+            }
+            Invocation::Sweep => {
+                let plan = processor
+                    .sweep()
+                    .instrument(tracing::info_span!("sweep"))
+                    .await
+                    .inspect_err(|error| {
+                        tracing::error!(step = "sweep", error = %error, cause = error_chain(error).as_deref(), "the sweep failed; the next one looks again");
+                    })?;
+                Ok(serde_json::json!({
+                    "actions": plan.actions.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                    "held": plan.held.len(),
+                }))
+            }
         }
     }
+    .await;
+    // What this invocation did, as metrics: CloudWatch Logs extracts them from these lines
+    // of the function's standard output (Embedded Metric Format), whatever the answer.
+    let now = chrono::Utc::now().timestamp_millis();
+    for document in processor
+        .metrics()
+        .take_emf(&processor.config().stack_name, now)
+    {
+        println!("{document}");
+    }
+    answer
 }
 
 /// Handles one batch; the records are processed side by side. With `queue`, each record
@@ -102,7 +115,10 @@ pub async fn handle<S: SwarmNodes, H: LifecycleHooks + Groups, Q: Queue>(
         let message_id = record.message_id.clone().unwrap_or_default();
         let span = tracing::info_span!("message", message_id = %message_id);
         async move {
-            let triage = Triage::of_record(record, processor.config());
+            let triage = processor.triage(
+                &message_id,
+                record.body.as_deref().unwrap_or_default(),
+            );
             // The work: a hook's action driven as far as the budget allows, or a drain ahead
             // of a Spot interruption.
             let work = match &triage {

@@ -6,12 +6,16 @@
 //! - [`triage`]: from one SQS message to what is done with it (acknowledge, act, keep for the
 //!   dead-letter queue);
 //! - [`sweep`]: the membership sweep, which heals the swarm after losses no hook announced;
-//! - [`spot`]: a Spot notice drains its instance's node at once, ahead of any hook.
+//! - [`spot`]: a Spot notice drains its instance's node at once, ahead of any hook;
+//! - [`metrics`]: what it reports, one definition for both fronts (Prometheus text in
+//!   `serve`, on [`metrics_port`]; CloudWatch Embedded Metric Format in Lambda).
 
 pub mod config;
 #[cfg(test)]
 mod fakes;
 pub mod lambda;
+pub mod metrics;
+pub mod metrics_port;
 pub mod processor;
 pub mod serve;
 pub mod spot;

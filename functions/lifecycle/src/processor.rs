@@ -10,13 +10,17 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use swarm_aws::drain::{ActionStatus, Observation, Step, decide};
+use swarm_aws::drain::{ActionStatus, Observation, Step, WaitFor, decide};
 use swarm_aws::error::Error;
 use swarm_aws::event::{LifecycleAction, SpotInterruption, Transition};
 use swarm_aws::ids::InstanceId;
 use swarm_aws::ports::{Answer, LifecycleHooks, SwarmNodes};
 
 use crate::config::Config;
+use crate::metrics::{
+    ACTION_SECONDS, ACTIONS_COMPLETED, DRAINS_FORCED, DRAINS_STARTED, Metrics, OVERHEAD_SECONDS,
+    WAITS,
+};
 
 /// How a [`Processor::drive`] ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,6 +48,12 @@ pub struct Processor<S, H> {
     pub(crate) known_instances: Mutex<HashMap<InstanceId, Instant>>,
     /// Raised when a termination completes: a sweep then looks at what it may have left.
     pub(crate) sweep_wanted: tokio::sync::Notify,
+    /// What it reports.
+    metrics: Metrics,
+    /// What each waiting action (by token, or instance for a Spot notice) waits for now.
+    waiting_on: Mutex<HashMap<String, WaitFor>>,
+    /// When each drain found nothing left to wait for (its node's removal was decided).
+    ready_at: Mutex<HashMap<String, Instant>>,
 }
 
 impl<S: SwarmNodes, H: LifecycleHooks> Processor<S, H> {
@@ -58,7 +68,15 @@ impl<S: SwarmNodes, H: LifecycleHooks> Processor<S, H> {
             demotions: tokio::sync::Mutex::new(()),
             known_instances: Mutex::new(HashMap::new()),
             sweep_wanted: tokio::sync::Notify::new(),
+            metrics: Metrics::default(),
+            waiting_on: Mutex::new(HashMap::new()),
+            ready_at: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// What it reports (both fronts render it).
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
     }
 
     /// Its configuration.
@@ -124,17 +142,64 @@ impl<S: SwarmNodes, H: LifecycleHooks> Processor<S, H> {
 
     /// One step for `subject`.
     async fn step_of(&self, subject: Subject<'_>) -> Result<Step, Error> {
-        let mut step = decide(&self.observe_subject(subject).await?);
+        let mut seen = self.observe_subject(subject).await?;
+        let mut step = decide(&seen);
         let _serialized = if matches!(step, Step::Demote { .. }) {
             let guard = self.demotions.lock().await;
             // Decide again under the lock: another demotion may have just changed the count.
-            step = decide(&self.observe_subject(subject).await?);
+            seen = self.observe_subject(subject).await?;
+            step = decide(&seen);
             Some(guard)
         } else {
             None
         };
+        let decided = Instant::now();
         self.act(subject.action(), &step).await?;
+        self.record(subject, &step, seen.elapsed, decided);
         Ok(step)
+    }
+
+    /// Counts a step taken, for the metrics: drains started and forced, what actions wait
+    /// for (once per action and reason), completions with their time, and the overhead from
+    /// the decision that nothing was left to wait for (`decided` of the removal) to the end.
+    fn record(&self, subject: Subject<'_>, step: &Step, elapsed: Duration, decided: Instant) {
+        let key = subject.key();
+        let metrics = &self.metrics;
+        match step {
+            Step::Drain { .. } => metrics.count(&DRAINS_STARTED, &[]),
+            Step::Wait { on, .. } => {
+                if lock(&self.waiting_on).insert(key.to_owned(), *on) != Some(*on) {
+                    metrics.count(&WAITS, &[on.as_str()]);
+                }
+            }
+            Step::RemoveNode { forced: true, .. } => metrics.count(&DRAINS_FORCED, &[]),
+            Step::RemoveNode { forced: false, .. } => {
+                lock(&self.ready_at).insert(key.to_owned(), decided);
+            }
+            Step::Complete { result, forced, .. } => {
+                let transition = subject.transition();
+                if *forced && transition == Transition::Terminating {
+                    metrics.count(&DRAINS_FORCED, &[]);
+                }
+                let transition = match transition {
+                    Transition::Terminating => "terminating",
+                    Transition::Launching => "launching",
+                };
+                if subject.action().is_some() {
+                    metrics.count(&ACTIONS_COMPLETED, &[transition, result.as_aws_str()]);
+                    metrics.observe(&ACTION_SECONDS, &[transition], elapsed.as_secs_f64());
+                }
+                if let Some(ready) = lock(&self.ready_at).remove(key) {
+                    metrics.observe(&OVERHEAD_SECONDS, &[], ready.elapsed().as_secs_f64());
+                }
+                lock(&self.waiting_on).remove(key);
+            }
+            Step::Done { .. } => {
+                lock(&self.ready_at).remove(key);
+                lock(&self.waiting_on).remove(key);
+            }
+            Step::Demote { .. } => {}
+        }
     }
 
     async fn observe_subject(&self, subject: Subject<'_>) -> Result<Observation, Error> {
@@ -307,6 +372,23 @@ impl<'a> Subject<'a> {
         match self {
             Self::Action(action) => Some(action),
             Self::Notice(_) => None,
+        }
+    }
+
+    /// What this process keeps its state of the drain under: the action's token, or the
+    /// instance of a notice.
+    fn key(self) -> &'a str {
+        match self {
+            Self::Action(action) => action.token.as_str(),
+            Self::Notice(notice) => notice.instance_id.as_str(),
+        }
+    }
+
+    /// Its transition: a notice announces a termination.
+    fn transition(self) -> Transition {
+        match self {
+            Self::Action(action) => action.transition,
+            Self::Notice(_) => Transition::Terminating,
         }
     }
 }

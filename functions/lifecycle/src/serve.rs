@@ -36,6 +36,24 @@ pub async fn serve<Q, S, H>(
     let config = processor.config().clone();
     let (stop, stopped) = watch::channel(false);
     let sweeper = tokio::spawn(sweeper(Arc::clone(&processor), stopped.clone()));
+    // The metrics port, when asked for. One that cannot be opened is said loudly; the queue is
+    // served all the same (drains matter more than their figures).
+    if let Some(addr) = config.metrics_addr {
+        match tokio::net::TcpListener::bind(addr).await {
+            Ok(listener) => {
+                tracing::info!(%addr, "metrics at http://{addr}/metrics");
+                let processor = Arc::clone(&processor);
+                tokio::spawn(crate::metrics_port::answer(
+                    listener,
+                    move || processor.metrics().prometheus(),
+                    stopped.clone(),
+                ));
+            }
+            Err(error) => {
+                tracing::error!(%addr, error = %error, "cannot open the metrics port: serving without it");
+            }
+        }
+    }
     let permits = Arc::new(Semaphore::new(config.concurrency));
     let mut tasks = JoinSet::new();
     tokio::pin!(shutdown);
@@ -150,8 +168,7 @@ async fn handle<Q, S, H>(
     S: SwarmNodes,
     H: LifecycleHooks + Groups,
 {
-    let triage = Triage::of_body(message.body.as_bytes(), processor.config());
-    triage.log(&message.id, &message.body);
+    let triage = processor.triage(&message.id, &message.body);
     // The work: a hook's action driven to its end, or a drain ahead of a Spot interruption.
     let (span, work) = match &triage {
         Triage::Acknowledge { .. } => return delete(queue, message).await,

@@ -13,6 +13,7 @@ use swarm_aws::ids::GroupName;
 use swarm_aws::ports::{Groups, LifecycleHooks, SwarmNodes};
 use swarm_aws::sweep::{Action, GroupInstance, Outside, Plan, SweepObservation, decide};
 
+use crate::metrics::{SWEEP_ACTIONS, SWEEP_CANNOT_ACT, SWEEPS};
 use crate::processor::{Processor, lock};
 
 impl<S: SwarmNodes, H: LifecycleHooks + Groups> Processor<S, H> {
@@ -23,7 +24,9 @@ impl<S: SwarmNodes, H: LifecycleHooks + Groups> Processor<S, H> {
         // The sweep's own calls, counted apart from the drains running beside it: one line a
         // sweep says what it did and what it cost.
         let (plan, calls) = tallied(self.sweep_once()).await;
-        let (docker_calls, aws_calls) = (calls.of("docker"), calls.total() - calls.of("docker"));
+        let docker_calls = calls.of(swarm_aws::calls::DOCKER);
+        let aws_calls = calls.total() - docker_calls;
+        let metrics = self.metrics();
         match &plan {
             Ok(plan) => {
                 tracing::info!(
@@ -34,9 +37,15 @@ impl<S: SwarmNodes, H: LifecycleHooks + Groups> Processor<S, H> {
                     aws_calls,
                     "sweep done"
                 );
+                metrics.count(&SWEEPS, &["done"]);
+                // What an operator must look at: the sweep found it and may not act.
+                for _ in plan.held.iter().filter(|held| held.loud) {
+                    metrics.count(&SWEEP_CANNOT_ACT, &[]);
+                }
             }
             Err(_) => {
                 tracing::info!(step = "sweep", docker_calls, aws_calls, "sweep ended early");
+                metrics.count(&SWEEPS, &["failed"]);
             }
         }
         plan
@@ -111,6 +120,7 @@ impl<S: SwarmNodes, H: LifecycleHooks + Groups> Processor<S, H> {
     /// Takes one action of a plan.
     async fn take(&self, action: &Action) -> Result<(), Error> {
         let (step, reason) = (action.name(), action.reason());
+        self.metrics().count(&SWEEP_ACTIONS, &[step]);
         match action {
             Action::Demote {
                 node_id,

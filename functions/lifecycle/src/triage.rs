@@ -4,13 +4,15 @@
 //! Nothing is dropped here: a message that cannot be parsed is *kept* (left for the queue's
 //! redrive to the dead-letter queue), with its body in the log so an operator can see it.
 
-use aws_lambda_events::event::sqs::SqsMessage;
 use swarm_aws::error::error_chain;
 use swarm_aws::event::{
     LifecycleAction, LifecycleMessage, ParseError, SpotInterruption, parse_message,
 };
 
 use crate::config::Config;
+use crate::metrics::MESSAGES_REJECTED;
+use crate::processor::Processor;
+use swarm_aws::ports::{LifecycleHooks, SwarmNodes};
 
 /// What to do with one message.
 #[derive(Debug)]
@@ -44,15 +46,6 @@ impl Triage {
             Ok(LifecycleMessage::Action(action)) => Self::Action(action),
             Ok(LifecycleMessage::SpotInterruption(spot)) => Self::Spot(spot),
         }
-    }
-
-    /// Decides what to do with a record of a Lambda SQS event, and logs the decision.
-    pub fn of_record(record: &SqsMessage, config: &Config) -> Self {
-        let message_id = record.message_id.as_deref().unwrap_or("-");
-        let body = record.body.as_deref().unwrap_or_default();
-        let triage = Self::of_body(body.as_bytes(), config);
-        triage.log(message_id, body);
-        triage
     }
 
     /// Logs the decision with the fixed fields; a rejected message is logged with its body,
@@ -114,6 +107,19 @@ fn logged_body(body: &str) -> std::borrow::Cow<'_, str> {
     format!("{}…", &body[..end]).into()
 }
 
+impl<S: SwarmNodes, H: LifecycleHooks> Processor<S, H> {
+    /// What to do with the message `message_id` whose body is `body`: decided, logged, and
+    /// counted when it cannot be read. Both fronts take their messages through it.
+    pub fn triage(&self, message_id: &str, body: &str) -> Triage {
+        let triage = Triage::of_body(body.as_bytes(), self.config());
+        triage.log(message_id, body);
+        if matches!(triage, Triage::Reject(_)) {
+            self.metrics().count(&MESSAGES_REJECTED, &[]);
+        }
+        triage
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -133,16 +139,22 @@ mod tests {
         std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
     }
 
-    fn record(body: Option<&str>) -> SqsMessage {
-        let mut record = SqsMessage::default();
-        record.message_id = Some("059f36b4-87a3-44ab-83d2-661975830a7d".to_owned());
-        record.body = body.map(str::to_owned);
-        record
+    /// What a processor of `config()` makes of a message whose body is `body`.
+    fn triage(body: &str) -> Triage {
+        processor().triage("059f36b4-87a3-44ab-83d2-661975830a7d", body)
+    }
+
+    fn processor() -> Processor<crate::fakes::FakeSwarm, crate::fakes::FakeHooks> {
+        Processor::new(
+            crate::fakes::FakeSwarm::with_busy_worker(),
+            crate::fakes::FakeHooks::default(),
+            config(),
+        )
     }
 
     #[test]
     fn a_termination_of_an_owned_group_is_an_action() {
-        let triage = Triage::of_record(&record(Some(&fixture("terminate-direct.json"))), &config());
+        let triage = triage(&fixture("terminate-direct.json"));
         assert!(
             matches!(triage, Triage::Action(ref a) if a.instance_id.as_str() == "i-04c2e1f0a9b8d7c65")
         );
@@ -150,38 +162,44 @@ mod tests {
 
     #[test]
     fn a_test_notification_is_acknowledged() {
-        let triage =
-            Triage::of_record(&record(Some(&fixture("test-notification.json"))), &config());
+        let triage = triage(&fixture("test-notification.json"));
         assert!(matches!(triage, Triage::Acknowledge { .. }));
     }
 
     #[test]
     fn an_action_of_a_group_this_stack_does_not_own_is_acknowledged_not_processed() {
         // terminate-eventbridge.json is for the manager group, which `config()` does not own.
-        let triage = Triage::of_record(
-            &record(Some(&fixture("terminate-eventbridge.json"))),
-            &config(),
-        );
+        let triage = triage(&fixture("terminate-eventbridge.json"));
         assert!(matches!(triage, Triage::Acknowledge { reason } if reason.contains("not one of")));
     }
 
     #[test]
     fn a_spot_warning_is_passed_on_whatever_the_group() {
-        let triage =
-            Triage::of_record(&record(Some(&fixture("spot-interruption.json"))), &config());
+        let triage = triage(&fixture("spot-interruption.json"));
         assert!(matches!(triage, Triage::Spot(_)));
     }
 
     #[test]
     fn a_malformed_or_missing_body_is_rejected_and_so_kept_for_the_dead_letter_queue() {
+        let processor = processor();
         assert!(matches!(
-            Triage::of_record(&record(Some("not json")), &config()),
+            processor.triage("m-1", "not json"),
             Triage::Reject(_)
         ));
         assert!(matches!(
-            Triage::of_record(&record(None), &config()),
+            processor.triage("m-2", ""),
             Triage::Reject(ParseError::Empty)
         ));
+        // Counted, for the alarm an operator will want.
+        assert!(
+            processor
+                .metrics()
+                .prometheus()
+                .lines()
+                .any(|l| l == "swarm_lifecycle_messages_rejected_total 2"),
+            "{}",
+            processor.metrics().prometheus()
+        );
     }
 
     #[test]

@@ -198,7 +198,7 @@ impl DockerSwarm {
         let info =
             match tokio::time::timeout(PROBE_TIMEOUT, counted("GET /info", client.info())).await {
                 Err(_) => {
-                    calls::record("docker GET /info", Outcome::Failed);
+                    calls::record(calls::DOCKER, "GET /info", Outcome::Failed);
                     return Err(format!("no answer within {PROBE_TIMEOUT:?}"));
                 }
                 Ok(Err(error)) => return Err(error.to_string()),
@@ -376,7 +376,7 @@ async fn counted<T>(
     call: impl Future<Output = Result<T, bollard::errors::Error>>,
 ) -> Result<T, bollard::errors::Error> {
     let result = call.await;
-    calls::record(&format!("docker {api}"), Outcome::of_docker(&result));
+    calls::record(calls::DOCKER, api, Outcome::of_docker(&result));
     result
 }
 

@@ -2,8 +2,9 @@
 //! stack's table, created with `attribute_not_exists(pk)` so that exactly one manager ever
 //! initialises the swarm, even when every manager boots in the same second.
 //!
-//! The join tokens sit in the item: the table is encrypted at rest and only the nodes' role
-//! may read it; they are never logged (see [`crate::cluster::JoinToken`]).
+//! The join tokens are not written here (each is a secret of its own, which only the roles
+//! that join with it may read). A record written by an earlier version holds them, read as
+//! [`Swarm::legacy_tokens`] until a manager moves them out ([`ClusterStore::forget_tokens`]).
 
 use std::collections::HashMap;
 
@@ -11,7 +12,7 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use crate::cluster::{ClusterRecord, JoinToken, Swarm};
+use crate::cluster::{ClusterRecord, JoinToken, JoinTokens, Swarm};
 use crate::error::Error;
 use crate::ports::{Claim, ClusterStore};
 
@@ -85,8 +86,13 @@ fn record(item: &HashMap<String, AttributeValue>) -> Result<ClusterRecord, Error
                 .and_then(|v| v.as_l().ok())
                 .map(|list| list.iter().filter_map(|v| v.as_s().ok().cloned()).collect())
                 .unwrap_or_default(),
-            manager_token: JoinToken::new(string(item, "manager_token")?),
-            worker_token: JoinToken::new(string(item, "worker_token")?),
+            legacy_tokens: match (item.get("manager_token"), item.get("worker_token")) {
+                (None, None) => None,
+                _ => Some(JoinTokens {
+                    manager: JoinToken::new(string(item, "manager_token")?),
+                    worker: JoinToken::new(string(item, "worker_token")?),
+                }),
+            },
         })),
         other => Err(Error::MalformedRecord(format!("unknown status `{other}`"))),
     }
@@ -155,14 +161,6 @@ impl ClusterStore for DynamoStore {
                         .collect(),
                 ),
             )
-            .item(
-                "manager_token",
-                AttributeValue::S(swarm.manager_token.expose().into()),
-            )
-            .item(
-                "worker_token",
-                AttributeValue::S(swarm.worker_token.expose().into()),
-            )
             .condition_expression("#owner = :owner")
             .expression_attribute_names("#owner", "owner")
             .expression_attribute_values(":owner", AttributeValue::S(owner.into()))
@@ -214,6 +212,22 @@ impl ClusterStore for DynamoStore {
         Err(Error::MalformedRecord(format!(
             "the managers' list kept changing while {address} was being removed from it"
         )))
+    }
+
+    async fn forget_tokens(&self) -> Result<(), Error> {
+        // Idempotent: removing attributes that are gone changes nothing.
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(KEY.into()))
+            .update_expression("REMOVE manager_token, worker_token")
+            .condition_expression("#status = :ready")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":ready", AttributeValue::S("ready".into()))
+            .send()
+            .await
+            .map_err(|e| failed("UpdateItem", e))?;
+        Ok(())
     }
 
     async fn add_manager(&self, address: &str) -> Result<(), Error> {
@@ -283,12 +297,7 @@ mod tests {
                 owner: "i-1".into()
             }
         );
-        let mut ready = item(&[
-            ("status", "ready"),
-            ("swarm_id", "s1"),
-            ("manager_token", "SWMTKN-m"),
-            ("worker_token", "SWMTKN-w"),
-        ]);
+        let mut ready = item(&[("status", "ready"), ("swarm_id", "s1")]);
         ready.insert(
             "managers".into(),
             AttributeValue::L(vec![AttributeValue::S("10.0.1.10:2377".into())]),
@@ -297,7 +306,31 @@ mod tests {
             panic!("not ready");
         };
         assert_eq!(swarm.managers, ["10.0.1.10:2377"]);
-        assert_eq!(swarm.worker_token.expose(), "SWMTKN-w");
+        assert_eq!(swarm.legacy_tokens, None);
+    }
+
+    #[test]
+    fn a_record_of_an_earlier_version_is_read_with_its_tokens() {
+        let old = item(&[
+            ("status", "ready"),
+            ("swarm_id", "s1"),
+            ("manager_token", "SWMTKN-m"),
+            ("worker_token", "SWMTKN-w"),
+        ]);
+        let ClusterRecord::Ready(swarm) = record(&old).expect("ready") else {
+            panic!("not ready");
+        };
+        let tokens = swarm.legacy_tokens.expect("the old record's tokens");
+        assert_eq!(tokens.worker.expose(), "SWMTKN-w");
+        assert_eq!(tokens.manager.expose(), "SWMTKN-m");
+        // Half of the pair is a record this code did not write.
+        let half = item(&[
+            ("status", "ready"),
+            ("swarm_id", "s1"),
+            ("worker_token", "w"),
+        ]);
+        let error = record(&half).expect_err("half the tokens");
+        assert!(error.to_string().contains("manager_token"), "{error}");
     }
 
     #[test]

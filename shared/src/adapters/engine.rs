@@ -6,7 +6,7 @@ use std::time::Duration;
 use bollard::Docker;
 use bollard::models::{LocalNodeState, SwarmInitRequest, SwarmJoinRequest};
 
-use crate::cluster::{JoinToken, SWARM_PORT, Swarm};
+use crate::cluster::{JoinToken, JoinTokens, SWARM_PORT, Swarm};
 use crate::error::Error;
 
 /// Where the engine stands with a swarm.
@@ -73,8 +73,13 @@ impl LocalEngine {
         })
     }
 
-    /// Initialises a new swarm advertising `address`; returns it as the record holds it.
-    pub async fn init(&self, address: &str, address_pool: Option<&str>) -> Result<Swarm, Error> {
+    /// Initialises a new swarm advertising `address`; returns it as the record holds it, and
+    /// its join tokens.
+    pub async fn init(
+        &self,
+        address: &str,
+        address_pool: Option<&str>,
+    ) -> Result<(Swarm, JoinTokens), Error> {
         self.docker
             .init_swarm(SwarmInitRequest {
                 listen_addr: Some(format!("0.0.0.0:{SWARM_PORT}")),
@@ -92,8 +97,8 @@ impl LocalEngine {
     }
 
     /// The swarm this manager is in, as the record holds it, with `address` (this manager's)
-    /// as its one manager: what [`LocalEngine::init`] returns, read again.
-    pub async fn swarm(&self, address: &str) -> Result<Swarm, Error> {
+    /// as its one manager, and its join tokens: what [`LocalEngine::init`] returns, read again.
+    pub async fn swarm(&self, address: &str) -> Result<(Swarm, JoinTokens), Error> {
         let swarm = self
             .docker
             .inspect_swarm()
@@ -103,12 +108,17 @@ impl LocalEngine {
                 source,
             })?;
         let tokens = swarm.join_tokens.unwrap_or_default();
-        Ok(Swarm {
-            id: swarm.id.unwrap_or_default(),
-            managers: vec![format!("{address}:{SWARM_PORT}")],
-            manager_token: JoinToken::new(tokens.manager.unwrap_or_default()),
-            worker_token: JoinToken::new(tokens.worker.unwrap_or_default()),
-        })
+        Ok((
+            Swarm {
+                id: swarm.id.unwrap_or_default(),
+                managers: vec![format!("{address}:{SWARM_PORT}")],
+                legacy_tokens: None,
+            },
+            JoinTokens {
+                manager: JoinToken::new(tokens.manager.unwrap_or_default()),
+                worker: JoinToken::new(tokens.worker.unwrap_or_default()),
+            },
+        ))
     }
 
     /// Gives up a join that goes on in the background ([`Membership::Joining`]), so that

@@ -1,13 +1,16 @@
-//! The two secrets of the Docker API's TLS in Secrets Manager, with `aws-sdk-secretsmanager`:
-//! the CA (read and written by the managers) and the processor's client certificate
-//! (written by the manager that made the CA, read by the processor). The stack creates both
-//! holding `{}`, which reads here as "not made yet".
+//! The stack's secrets in Secrets Manager, with `aws-sdk-secretsmanager`: the two of the
+//! Docker API's TLS, the CA (read and written by the managers) and the processor's client
+//! certificate (written by the manager that made the CA, read by the processor); and the two
+//! join tokens ([`TokenSecrets`]), each readable only by the roles that join with it. The
+//! stack creates them holding `{}`, which reads here as "not made yet".
 
 use aws_sdk_secretsmanager::Client;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::cluster::{JoinToken, JoinTokens, TokenRole};
 use crate::error::Error;
+use crate::ports::TokenStore;
 
 /// Secrets Manager, for JSON secrets.
 #[derive(Clone)]
@@ -76,6 +79,78 @@ impl Secrets {
             .send()
             .await
             .map_err(failed("PutSecretValue", id))?;
+        Ok(())
+    }
+}
+
+/// A join token as its secret holds it: `{"token": "SWMTKN-..."}`.
+#[derive(serde::Deserialize, Serialize)]
+struct TokenSecret {
+    token: String,
+}
+
+/// The join tokens' secrets. A worker knows only the worker token's secret (and its role may
+/// read only that one); a manager knows both.
+#[derive(Clone)]
+pub struct TokenSecrets {
+    secrets: Secrets,
+    manager: Option<String>,
+    worker: String,
+}
+
+impl TokenSecrets {
+    /// The secrets `worker` (the worker token's) and, on a manager, `manager`.
+    pub fn new(secrets: Secrets, manager: Option<String>, worker: String) -> Self {
+        Self {
+            secrets,
+            manager,
+            worker,
+        }
+    }
+
+    /// The secret of `role`'s token, if this node knows it.
+    fn id(&self, role: TokenRole) -> Result<&str, Error> {
+        match role {
+            TokenRole::Worker => Ok(&self.worker),
+            TokenRole::Manager => self
+                .manager
+                .as_deref()
+                .ok_or_else(|| Error::MalformedSecret {
+                    secret: "the manager join token".into(),
+                    reason: "this node was given no secret for it (MANAGER_TOKEN_SECRET)".into(),
+                }),
+        }
+    }
+}
+
+impl TokenStore for TokenSecrets {
+    async fn read(&self, role: TokenRole) -> Result<Option<JoinToken>, Error> {
+        let id = self.id(role)?;
+        Ok(self
+            .secrets
+            .read::<TokenSecret>(id)
+            .await?
+            .map(|secret| JoinToken::new(secret.token)))
+    }
+
+    async fn write(&self, tokens: &JoinTokens) -> Result<(), Error> {
+        for role in [TokenRole::Manager, TokenRole::Worker] {
+            let id = self.id(role)?;
+            let token = tokens.of(role);
+            // Written only when it differs: a new version on every boot would be noise in the
+            // secret's history (and in CloudTrail).
+            let current = self.secrets.read::<TokenSecret>(id).await?;
+            if current.is_none_or(|c| c.token != token.expose()) {
+                self.secrets
+                    .write(
+                        id,
+                        &TokenSecret {
+                            token: token.expose().to_owned(),
+                        },
+                    )
+                    .await?;
+            }
+        }
         Ok(())
     }
 }

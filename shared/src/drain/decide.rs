@@ -27,6 +27,31 @@ impl ActionResult {
     }
 }
 
+/// What a waiting action waits for: the kind of its reason, for metrics and alarms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum WaitFor {
+    /// A launching instance to become a Ready node.
+    Join,
+    /// Nodes that have just joined to describe themselves (one may be the instance).
+    Describe,
+    /// The node's tasks to stop and its services' replicas to run elsewhere.
+    Tasks,
+    /// The managers to keep a Raft majority without this one (a demotion held back).
+    Quorum,
+}
+
+impl WaitFor {
+    /// Its name in metrics (`reason` label).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Join => "join",
+            Self::Describe => "describe",
+            Self::Tasks => "tasks",
+            Self::Quorum => "quorum",
+        }
+    }
+}
+
 /// The next thing to do for one lifecycle action, with why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Step {
@@ -51,6 +76,8 @@ pub enum Step {
     },
     /// Come back later (the processor follows the swarm meanwhile).
     Wait {
+        /// What kind of thing is awaited.
+        on: WaitFor,
         /// What is awaited.
         reason: String,
         /// Whether to record a lifecycle action heartbeat now.
@@ -138,9 +165,14 @@ fn launching(seen: &Observation) -> Step {
         },
         Some(_) => wait(
             seen,
+            WaitFor::Join,
             "the node joined the swarm but is not ready yet".into(),
         ),
-        None => wait(seen, "the instance has not joined the swarm yet".into()),
+        None => wait(
+            seen,
+            WaitFor::Join,
+            "the instance has not joined the swarm yet".into(),
+        ),
     }
 }
 
@@ -151,6 +183,7 @@ fn terminating(seen: &Observation) -> Step {
         if seen.swarm.undescribed_nodes > 0 && !past_deadline(seen) {
             return wait(
                 seen,
+                WaitFor::Describe,
                 format!(
                     "{} swarm node(s) have not described themselves yet: the instance may be one of them",
                     seen.swarm.undescribed_nodes
@@ -193,7 +226,7 @@ fn terminating(seen: &Observation) -> Step {
             forced: true,
         };
     }
-    wait(seen, pending)
+    wait(seen, WaitFor::Tasks, pending)
 }
 
 /// A manager goes only demoted, and is demoted only while the managers left keep a
@@ -231,7 +264,7 @@ fn demotion(seen: &Observation, node: &NodeFacts) -> Step {
             forced: true,
         };
     }
-    wait(seen, blocked)
+    wait(seen, WaitFor::Quorum, blocked)
 }
 
 /// What the drain still waits for: tasks running on the node, replicated services not back
@@ -272,8 +305,9 @@ fn still_moving(seen: &Observation, node: &NodeFacts) -> Vec<String> {
     pending
 }
 
-fn wait(seen: &Observation, reason: String) -> Step {
+fn wait(seen: &Observation, on: WaitFor, reason: String) -> Step {
     Step::Wait {
+        on,
         reason,
         heartbeat: seen
             .since_heartbeat

@@ -10,7 +10,7 @@
 mod decide;
 mod observation;
 
-pub use decide::{ActionResult, Step, decide};
+pub use decide::{ActionResult, Step, WaitFor, decide};
 pub use observation::{
     ActionStatus, Availability, NodeFacts, NodeRole, NodeState, Observation, ServiceFacts,
     ServiceMode, SwarmView, TaskFacts,

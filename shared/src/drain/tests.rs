@@ -537,3 +537,48 @@ fn deciding_twice_on_the_same_world_gives_the_same_step() {
         assert_eq!(decide(&seen), decide(&seen));
     }
 }
+
+#[test]
+fn each_wait_says_what_kind_of_thing_it_waits_for() {
+    let on = |seen: Observation| match decide(&seen) {
+        Step::Wait { on, .. } => Some(on),
+        _ => None,
+    };
+    let busy = Observation {
+        swarm: SwarmView {
+            node: Some(drained(worker())),
+            tasks_on_node: vec![task("web")],
+            ..baseline().swarm
+        },
+        ..baseline()
+    };
+    assert_eq!(on(busy), Some(WaitFor::Tasks));
+    let undescribed = Observation {
+        swarm: SwarmView {
+            node: None,
+            undescribed_nodes: 1,
+            ..baseline().swarm
+        },
+        ..baseline()
+    };
+    assert_eq!(on(undescribed), Some(WaitFor::Describe));
+    let no_majority = Observation {
+        swarm: SwarmView {
+            node: Some(manager()),
+            reachable_managers: 2,
+            ..baseline().swarm
+        },
+        ..baseline()
+    };
+    assert_eq!(on(no_majority), Some(WaitFor::Quorum));
+    let launching = Observation {
+        transition: Transition::Launching,
+        swarm: SwarmView {
+            node: None,
+            ..baseline().swarm
+        },
+        ..baseline()
+    };
+    assert_eq!(on(launching), Some(WaitFor::Join));
+    assert_eq!(WaitFor::Quorum.as_str(), "quorum");
+}

@@ -7,17 +7,28 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 use testbed::Testbed;
 
-/// The user data of a node of `role`: the bootstrap, with the stack's settings.
+/// The user data of a node of `role`: the bootstrap, with the stack's settings (a worker is
+/// told only the worker token's secret).
 pub fn user_data(role: &str, table: &str) -> Result<String> {
     let bootstrap = crate::binary("bootstrap")?;
+    let (manager_token, worker_token) = testbed::token_secrets(table);
+    let token_secrets = if role == "manager" {
+        format!("MANAGER_TOKEN_SECRET={manager_token} WORKER_TOKEN_SECRET={worker_token}")
+    } else {
+        format!("WORKER_TOKEN_SECRET={worker_token}")
+    };
     Ok(format!(
-        "#!/bin/sh\nexport NODE_ROLE={role} CLUSTER_TABLE={table} BOOT_DEADLINE_SECONDS=120\nexec {}\n",
+        "#!/bin/sh\nexport NODE_ROLE={role} CLUSTER_TABLE={table} {token_secrets} BOOT_DEADLINE_SECONDS=120\nexec {}\n",
         bootstrap.display()
     ))
 }
 
-/// A cluster table as the stack makes it.
-pub use testbed::create_table;
+/// A cluster table as the stack makes it, with its join tokens' secrets beside it.
+pub async fn create_table(dynamodb: &aws_sdk_dynamodb::Client, table: &str) -> Result<()> {
+    testbed::create_table(dynamodb, table).await?;
+    let secrets = aws_sdk_secretsmanager::Client::new(&crate::sdk_config().await?);
+    testbed::create_token_secrets(&secrets, table).await
+}
 
 /// Launches, at once, 3 manager and 2 worker instances (groups `{prefix}-m{n}` and
 /// `{prefix}-w{n}`) whose user data runs the bootstrap against `table`.

@@ -3,6 +3,7 @@
 
 pub mod boot;
 pub mod demo;
+pub mod emf;
 pub mod ending;
 pub mod fixture;
 pub mod hard_failures;

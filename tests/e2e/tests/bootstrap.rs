@@ -77,6 +77,7 @@ async fn restart_changes_nothing(instances: &[String], table: &str, swarm: &str)
         .arg(e2e::binary("bootstrap")?)
         .env("NODE_ROLE", "worker")
         .env("CLUSTER_TABLE", table)
+        .env("WORKER_TOKEN_SECRET", testbed::token_secrets(table).1)
         .env("DOCKER_HOST", worker.docker_host())
         .env(
             "AWS_EC2_METADATA_SERVICE_ENDPOINT",
@@ -283,6 +284,7 @@ async fn a_worker_that_cannot_reach_any_manager_fails_loudly_and_its_launch_is_a
         "lost-swarm",
         &["10.77.0.250:2377".to_owned()],
         "SWMTKN-1-none",
+        Tokens::InSecrets,
     )
     .await?;
     let script = user_data("worker", &table)?
@@ -333,38 +335,65 @@ async fn a_worker_that_cannot_reach_any_manager_fails_loudly_and_its_launch_is_a
     outcome
 }
 
+/// Where a test's cluster record keeps the join tokens.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Tokens {
+    /// In their secrets, as the stack writes them now.
+    InSecrets,
+    /// In the record itself, as an earlier version wrote them.
+    InRecord,
+}
+
 /// Writes a ready cluster record into `table`: the swarm `swarm_id`, its `managers` in this
-/// order, and `token` for managers and workers alike.
+/// order, and `token` for managers and workers alike, kept as `tokens` says.
 async fn put_record(
     dynamodb: &aws_sdk_dynamodb::Client,
     table: &str,
     swarm_id: &str,
     managers: &[String],
     token: &str,
+    tokens: Tokens,
 ) -> Result<()> {
     use aws_sdk_dynamodb::types::AttributeValue;
     let managers = managers.iter().cloned().map(AttributeValue::S).collect();
-    dynamodb
+    let mut put = dynamodb
         .put_item()
         .table_name(table)
         .item("pk", AttributeValue::S("cluster".into()))
         .item("status", AttributeValue::S("ready".into()))
         .item("owner", AttributeValue::S("i-00000000000000000".into()))
         .item("swarm_id", AttributeValue::S(swarm_id.into()))
-        .item("managers", AttributeValue::L(managers))
-        .item("manager_token", AttributeValue::S(token.into()))
-        .item("worker_token", AttributeValue::S(token.into()))
-        .send()
-        .await?;
+        .item("managers", AttributeValue::L(managers));
+    match tokens {
+        Tokens::InRecord => {
+            put = put
+                .item("manager_token", AttributeValue::S(token.into()))
+                .item("worker_token", AttributeValue::S(token.into()));
+        }
+        Tokens::InSecrets => {
+            let secrets = aws_sdk_secretsmanager::Client::new(&e2e::sdk_config().await?);
+            let (manager, worker) = testbed::token_secrets(table);
+            for id in [manager, worker] {
+                secrets
+                    .put_secret_value()
+                    .secret_id(id)
+                    .secret_string(serde_json::json!({ "token": token }).to_string())
+                    .send()
+                    .await?;
+            }
+        }
+    }
+    put.send().await?;
     Ok(())
 }
 
-/// Records the test bed's own swarm in `table` with its worker token, its managers behind
-/// `first` if given; returns a client of one of its managers.
+/// Records the test bed's own swarm in `table` with its worker token (kept as `tokens` says),
+/// its managers behind `first` if given; returns a client of one of its managers.
 async fn record_the_test_beds_swarm(
     dynamodb: &aws_sdk_dynamodb::Client,
     table: &str,
     first: Option<String>,
+    tokens: Tokens,
 ) -> Result<bollard::Docker> {
     let bed = Testbed::load()?;
     let manager = bed.manager().await?;
@@ -374,7 +403,7 @@ async fn record_the_test_beds_swarm(
         .into_iter()
         .chain(bed.managers().map(|m| format!("{}:2377", m.ip)))
         .collect();
-    put_record(dynamodb, table, &swarm_id, &managers, &token).await?;
+    put_record(dynamodb, table, &swarm_id, &managers, &token, tokens).await?;
     Ok(manager)
 }
 
@@ -395,7 +424,8 @@ async fn a_worker_whose_first_recorded_manager_accepts_but_never_answers_joins_t
     let dynamodb = aws_sdk_dynamodb::Client::new(&e2e::sdk_config().await?);
     let table = format!("e2e-boot-silent-{}", std::process::id());
     create_table(&dynamodb, &table).await?;
-    let manager = record_the_test_beds_swarm(&dynamodb, &table, Some(address)).await?;
+    let manager =
+        record_the_test_beds_swarm(&dynamodb, &table, Some(address), Tokens::InSecrets).await?;
     let script = user_data("worker", &table)?;
     let workers = Fixture::create("silent-w", 1, Launch::UserData(&script), "worker").await?;
     let outcome = async {
@@ -424,12 +454,98 @@ async fn a_worker_booting_while_dynamodb_fails_retries_and_joins_once_it_answers
         let id = workers.wait_in_service(1).await?.remove(0);
         wait_printed(&id, "retrying").await?;
         create_table(&dynamodb, &table).await?;
-        let manager = record_the_test_beds_swarm(&dynamodb, &table, None).await?;
+        let manager =
+            record_the_test_beds_swarm(&dynamodb, &table, None, Tokens::InSecrets).await?;
         e2e::workload::wait_joined(&manager, std::slice::from_ref(&id)).await?;
         wait_booted(std::slice::from_ref(&id)).await
     }
     .await;
     workers.remove().await?;
     let _ = dynamodb.delete_table().table_name(&table).send().await;
+    outcome
+}
+
+#[tokio::test]
+async fn a_record_of_an_earlier_version_still_joins_workers_and_a_manager_moves_its_tokens_out()
+-> Result<()> {
+    // A stack made by an earlier version: the tokens sit in the cluster record, which every
+    // role reads. Its join tokens' secrets are new and empty (the stack update made them).
+    let config = e2e::sdk_config().await?;
+    let dynamodb = aws_sdk_dynamodb::Client::new(&config);
+    let table = format!("e2e-boot-legacy-{}", std::process::id());
+    create_table(&dynamodb, &table).await?;
+    let manager = record_the_test_beds_swarm(&dynamodb, &table, None, Tokens::InRecord).await?;
+    let script = user_data("worker", &table)?;
+    let workers = Fixture::create("legacy-w", 1, Launch::UserData(&script), "worker").await?;
+    let outcome = async {
+        // A worker booting before any manager has: it joins with the record's token.
+        let first = workers.wait_in_service(1).await?.remove(0);
+        e2e::workload::wait_joined(&manager, std::slice::from_ref(&first)).await?;
+        wait_booted(std::slice::from_ref(&first)).await?;
+
+        // A manager's bootstrap (a reboot, or run again by hand): the tokens move out.
+        let bed = Testbed::load()?;
+        let node = bed.managers().next().context("no manager")?;
+        let (manager_secret, worker_secret) = testbed::token_secrets(&table);
+        let output = std::process::Command::new("nsenter")
+            .arg(format!("--net=/run/netns/{}", node.netns()))
+            .arg(e2e::binary("bootstrap")?)
+            .env("NODE_ROLE", "manager")
+            .env("CLUSTER_TABLE", &table)
+            .env("MANAGER_TOKEN_SECRET", &manager_secret)
+            .env("WORKER_TOKEN_SECRET", &worker_secret)
+            .env("DOCKER_HOST", node.docker_host())
+            .env(
+                "AWS_EC2_METADATA_SERVICE_ENDPOINT",
+                testbed::autoscaling::imds_endpoint(),
+            )
+            .output()?;
+        let said = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        ensure!(output.status.success(), "{said}");
+        let item = dynamodb
+            .get_item()
+            .table_name(&table)
+            .key(
+                "pk",
+                aws_sdk_dynamodb::types::AttributeValue::S("cluster".into()),
+            )
+            .send()
+            .await?
+            .item
+            .context("no record")?;
+        ensure!(
+            !item.contains_key("manager_token") && !item.contains_key("worker_token"),
+            "the record still holds tokens: {:?}",
+            item.keys().collect::<Vec<_>>()
+        );
+        let tokens = testbed::docker::join_tokens(&manager).await?;
+        let secrets = aws_sdk_secretsmanager::Client::new(&config);
+        for (id, expected) in [
+            (&manager_secret, &tokens.manager),
+            (&worker_secret, &tokens.worker),
+        ] {
+            let value = secrets.get_secret_value().secret_id(id).send().await?;
+            let held: serde_json::Value =
+                serde_json::from_str(value.secret_string().unwrap_or("{}"))?;
+            ensure!(
+                held["token"] == expected.as_str(),
+                "{id} does not hold the swarm's token"
+            );
+        }
+        ensure!(said.contains("moved the join tokens"), "{said}");
+
+        // A worker booting now joins with the token from its secret.
+        workers.set_desired(2).await?;
+        let both = workers.wait_in_service(2).await?;
+        e2e::workload::wait_joined(&manager, &both).await?;
+        wait_booted(&both).await
+    }
+    .await;
+    workers.remove().await?;
+    dynamodb.delete_table().table_name(&table).send().await?;
     outcome
 }

@@ -126,6 +126,15 @@ async fn wait_drain_started(manager: &Docker, node_id: &str) -> Result<()> {
 /// worker and checks the processor drained it: the node removed from the test bed's swarm
 /// (the log says so), the action completed exactly once. Returns the processor's log.
 async fn one_terminated_and_drained(name: &str, env: &[(&str, &str)]) -> Result<String> {
+    one_terminated_and_drained_then(name, env, async || Ok(())).await
+}
+
+/// [`one_terminated_and_drained`], then `check` while the processor still runs.
+async fn one_terminated_and_drained_then(
+    name: &str,
+    env: &[(&str, &str)],
+    check: impl AsyncFnOnce() -> Result<()>,
+) -> Result<String> {
     let fixture = Fixture::new(name, 1, Some(JOIN)).await?;
     let outcome = async {
         let processor = ProcessorProcess::start(&fixture, env)?;
@@ -143,11 +152,48 @@ async fn one_terminated_and_drained(name: &str, env: &[(&str, &str)]) -> Result<
         out_of_the_swarm(&manager, &instance).await?;
         let log = processor.logged();
         ensure!(log.contains("removing the node"), "{log}");
+        check().await?;
         Ok(log)
     }
     .await;
     fixture.remove().await?;
     outcome
+}
+
+#[tokio::test]
+async fn serve_answers_on_its_metrics_port_with_what_a_drain_did() -> Result<()> {
+    // A free port of this machine, for the processor to listen on.
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+    let metrics_addr = addr.to_string();
+    one_terminated_and_drained_then(
+        "metrics",
+        &[("METRICS_ADDR", &metrics_addr)],
+        async || {
+            let (status, text) = tokio::task::spawn_blocking(move || {
+                testbed::http::get(addr, "/metrics", Duration::from_secs(5))
+            })
+            .await??;
+            ensure!(status == 200, "{status}: {text}");
+            for line in [
+                "swarm_lifecycle_drains_started_total 1",
+                "swarm_lifecycle_actions_completed_total{transition=\"terminating\",result=\"CONTINUE\"} 1",
+                "swarm_lifecycle_overhead_seconds_count 1",
+                "swarm_lifecycle_action_seconds_count{transition=\"terminating\"} 1",
+            ] {
+                ensure!(text.lines().any(|l| l == line), "no `{line}` in:\n{text}");
+            }
+            // The calls it made, by API and outcome, AWS and Docker alike.
+            for call in [
+                "swarm_lifecycle_calls_total{service=\"Auto Scaling\",api=\"CompleteLifecycleAction\",outcome=\"ok\"} 1",
+                "swarm_lifecycle_calls_total{service=\"docker\",api=\"DELETE /nodes/ID\",outcome=\"ok\"} 1",
+            ] {
+                ensure!(text.lines().any(|l| l == call), "no `{call}` in:\n{text}");
+            }
+            Ok(())
+        },
+    )
+    .await?;
+    Ok(())
 }
 
 #[tokio::test]

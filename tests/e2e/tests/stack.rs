@@ -44,30 +44,14 @@ async fn the_translated_stack_is_created_in_moto_with_its_groups_queue_table_and
         "the SAM transform left serverless types"
     );
 
-    let ec2_key = format!("{name}-key");
-    // The KeyName parameter names an existing key pair; moto checks it.
-    let made = std::process::Command::new(e2e::python())
-        .args([
-            "-c",
-            "import boto3,sys; boto3.client('ec2', endpoint_url=sys.argv[1], region_name='us-east-1').create_key_pair(KeyName=sys.argv[2])",
-            &moto,
-            &ec2_key,
-        ])
-        .output()?;
-    ensure!(
-        made.status.success(),
-        "{}",
-        String::from_utf8_lossy(&made.stderr)
-    );
-
     let cloudformation = aws_sdk_cloudformation::Client::new(&sdk);
     cloudformation
         .create_stack()
         .stack_name(&name)
         .template_body(body)
         .capabilities(Capability::CapabilityIam)
-        .parameters(parameter("KeyName", &ec2_key))
-        .parameters(parameter("SshCidr", "203.0.113.0/24"))
+        // KeyName and SshCidr left empty (their default): no key, no port 22; Session
+        // Manager is the way in.
         .parameters(parameter(
             "BootstrapUrl",
             "https://releases.example/bootstrap",
@@ -149,12 +133,39 @@ async fn the_translated_stack_is_created_in_moto_with_its_groups_queue_table_and
         "HttpListener",
         "LifecycleFunction",
         "LifecycleFunctionLifecycle",
+        "ContainerLogGroup",
+        "ContainerLogsPolicy",
+        "AlarmTopic",
     ] {
         ensure!(
             made.get(logical).is_some_and(|id| !id.is_empty()),
             "{logical} was not created: {made:?}"
         );
     }
+
+    // No key and no SshCidr: nothing opens port 22 on the nodes.
+    ensure!(
+        !made.contains_key("NodeSshIngress"),
+        "port 22 was opened without SshCidr"
+    );
+    let described = std::process::Command::new(e2e::python())
+        .args([
+            "-c",
+            "import boto3,json,sys; g=boto3.client('ec2', endpoint_url=sys.argv[1], region_name='us-east-1').describe_security_groups(GroupIds=[sys.argv[2]]); print(json.dumps([p.get('FromPort') for p in g['SecurityGroups'][0]['IpPermissions']]))",
+            &moto,
+            made["NodeSecurityGroup"],
+        ])
+        .output()?;
+    ensure!(
+        described.status.success(),
+        "{}",
+        String::from_utf8_lossy(&described.stderr)
+    );
+    let ports: Vec<Option<i64>> = serde_json::from_slice(&described.stdout)?;
+    ensure!(
+        !ports.contains(&Some(22)),
+        "the nodes' group opens port 22: {ports:?}"
+    );
 
     // The groups as the stack sized them (3 managers, 2 workers, one spare for the rolling
     // update), behind the load balancer. The test bed points Auto Scaling at its emulator:

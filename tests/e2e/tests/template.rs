@@ -157,10 +157,10 @@ const BREAKS: &[Break] = &[
         to: "CidrIp: 0.0.0.0/0",
     },
     Break {
-        rule: "published_port_only_from_the_load_balancer",
+        rule: "no_ssh_unless_asked",
         what: "SSH open to the world",
-        from: "          CidrIp: !Ref SshCidr",
-        to: "          CidrIp: 0.0.0.0/0",
+        from: "      CidrIp: !Ref SshCidr",
+        to: "      CidrIp: 0.0.0.0/0",
     },
     Break {
         rule: "least_privilege",
@@ -235,6 +235,84 @@ const BREAKS: &[Break] = &[
         to: "detail-type: [EC2 Spot Instance Interruption Warning]",
     },
     Break {
+        rule: "no_ssh_unless_asked",
+        what: "port 22 open whether SshCidr is given or not",
+        from: "    Type: AWS::EC2::SecurityGroupIngress\n    Condition: SshAllowed\n",
+        to: "    Type: AWS::EC2::SecurityGroupIngress\n",
+    },
+    Break {
+        rule: "no_ssh_unless_asked",
+        what: "port 22 open to the world in the nodes' own rules",
+        from: "        - Description: The published service, from the load balancer only\n",
+        to: "        - Description: SSH\n          IpProtocol: tcp\n          FromPort: 22\n          ToPort: 22\n          CidrIp: 0.0.0.0/0\n        - Description: The published service, from the load balancer only\n",
+    },
+    Break {
+        rule: "no_ssh_unless_asked",
+        what: "the managers cannot be reached through Session Manager",
+        from: "        - !Sub arn:${AWS::Partition}:iam::aws:policy/AmazonSSMManagedInstanceCore\n",
+        to: "        - !Sub arn:${AWS::Partition}:iam::aws:policy/ReadOnlyAccess\n",
+    },
+    Break {
+        rule: "container_logs_only_to_their_group",
+        what: "the nodes may delete log groups",
+        from: "            Action: [logs:CreateLogStream, logs:PutLogEvents]\n",
+        to: "            Action: [logs:CreateLogStream, logs:PutLogEvents, logs:DeleteLogGroup]\n",
+    },
+    Break {
+        rule: "container_logs_only_to_their_group",
+        what: "the nodes may write to every log group",
+        from: "            Resource: !GetAtt ContainerLogGroup.Arn\n",
+        to: "            Resource: \"*\"\n",
+    },
+    Break {
+        rule: "container_logs_only_to_their_group",
+        what: "the container logs kept forever",
+        from: "      RetentionInDays: !Ref LogRetentionDays\n",
+        to: "",
+    },
+    Break {
+        rule: "alarms_watch_what_operators_must_see",
+        what: "an alarm that notifies no one",
+        from: "      AlarmActions: [!Ref AlarmTopic]\n",
+        to: "",
+    },
+    Break {
+        rule: "alarms_watch_what_operators_must_see",
+        what: "no alarm on forced drains",
+        from: "      MetricName: DrainsForced\n",
+        to: "      MetricName: DrainsStarted\n",
+    },
+    Break {
+        rule: "alarms_watch_what_operators_must_see",
+        what: "no alarm on the dead-letter queue",
+        from: "      Dimensions: [{ Name: QueueName, Value: !GetAtt LifecycleDeadLetterQueue.QueueName }]\n",
+        to: "      Dimensions: [{ Name: QueueName, Value: !GetAtt LifecycleQueue.QueueName }]\n",
+    },
+    Break {
+        rule: "join_tokens_by_role",
+        what: "the workers' role reads the manager join token",
+        from: "                Resource: !Ref WorkerJoinTokenSecret\n",
+        to: "                Resource: !Ref ManagerJoinTokenSecret\n",
+    },
+    Break {
+        rule: "join_tokens_by_role",
+        what: "the workers' role reads every secret of the account",
+        from: "                Resource: !Ref WorkerJoinTokenSecret\n",
+        to: "                Resource: !Sub arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:*\n",
+    },
+    Break {
+        rule: "join_tokens_by_role",
+        what: "the processor's role reads the worker join token",
+        from: "                Action: secretsmanager:GetSecretValue\n                Resource: !Ref ProcessorTlsSecret\n",
+        to: "                Action: secretsmanager:GetSecretValue\n                Resource: [!Ref ProcessorTlsSecret, !Ref WorkerJoinTokenSecret]\n",
+    },
+    Break {
+        rule: "join_tokens_by_role",
+        what: "the workers' role gets a managed policy on secrets",
+        from: "AmazonSSMManagedInstanceCore\n      Policies:\n        - PolicyName: worker-bootstrap\n",
+        to: "AmazonSSMManagedInstanceCore\n        - arn:aws:iam::aws:policy/SecretsManagerReadWrite\n      Policies:\n        - PolicyName: worker-bootstrap\n",
+    },
+    Break {
         rule: "processor_function_is_wired",
         what: "no membership sweep",
         from: "          Type: Schedule\n",
@@ -285,6 +363,31 @@ fn each_rule_catches_a_template_broken_on_purpose() -> Result<()> {
         missed.is_empty(),
         "rules that missed their break:\n{}",
         missed.join("\n")
+    );
+    Ok(())
+}
+
+#[test]
+fn the_alarms_watch_the_metrics_the_processor_writes() -> Result<()> {
+    // The stack's alarms name the processor's metrics by their CloudWatch names, in its
+    // namespace, with its `Stack` dimension: a rename on one side would leave an alarm
+    // watching nothing, for ever "OK".
+    use lifecycle::metrics::{DRAINS_FORCED, NAMESPACE, SWEEP_CANNOT_ACT};
+    let template = template()?;
+    for metric in [&DRAINS_FORCED, &SWEEP_CANNOT_ACT] {
+        let alarm = format!(
+            "      Namespace: {NAMESPACE}\n      MetricName: {}\n      Dimensions: [{{ Name: Stack, Value: !Ref AWS::StackName }}]\n",
+            metric.cloudwatch
+        );
+        ensure!(
+            template.contains(&alarm),
+            "no alarm on {} in {NAMESPACE} by Stack",
+            metric.cloudwatch
+        );
+    }
+    ensure!(
+        template.contains("          STACK_NAME: !Ref AWS::StackName\n"),
+        "the processor is not told the stack's name (its metrics' Stack dimension)"
     );
     Ok(())
 }

@@ -277,23 +277,68 @@ fn start_emulator(bed: &Testbed, managers: u8, workers: u8) -> Result<()> {
     )
 }
 
-/// Makes the stack's cluster table in moto (as the template does), unless it exists.
+/// Makes the stack's cluster table and its join tokens' secrets in moto (as the template
+/// does), unless they exist.
 async fn create_cluster_table(bed: &Testbed) -> Result<()> {
-    let config = aws_sdk_dynamodb::Config::builder()
-        .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+    let config = aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
         .endpoint_url(&bed.aws_endpoint)
-        .region(aws_sdk_dynamodb::config::Region::new(
-            autoscaling::model::REGION,
-        ))
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-            "testing", "testing", None, None, "testbed",
+        .region(aws_config::Region::new(autoscaling::model::REGION))
+        .credentials_provider(aws_sdk_dynamodb::config::SharedCredentialsProvider::new(
+            aws_sdk_dynamodb::config::Credentials::new("testing", "testing", None, None, "testbed"),
         ))
         .build();
     create_table(
-        &aws_sdk_dynamodb::Client::from_conf(config),
+        &aws_sdk_dynamodb::Client::new(&config),
+        layout::CLUSTER_TABLE,
+    )
+    .await?;
+    create_token_secrets(
+        &aws_sdk_secretsmanager::Client::new(&config),
         layout::CLUSTER_TABLE,
     )
     .await
+}
+
+/// The names of the join tokens' secrets that go with the cluster table `table`: the
+/// manager token's and the worker token's.
+pub fn token_secrets(table: &str) -> (String, String) {
+    (
+        format!("{table}-manager-join-token"),
+        format!("{table}-worker-join-token"),
+    )
+}
+
+/// Makes the join tokens' secrets of the cluster table `table` ([`token_secrets`]) as the
+/// stack makes them, holding `{}`, unless they exist (then they may hold a swarm's tokens:
+/// left as they are).
+pub async fn create_token_secrets(
+    secrets: &aws_sdk_secretsmanager::Client,
+    table: &str,
+) -> Result<()> {
+    let (manager, worker) = token_secrets(table);
+    for name in [manager, worker] {
+        let created = secrets
+            .create_secret()
+            .name(&name)
+            .secret_string("{}")
+            .send()
+            .await;
+        match created {
+            Ok(_) => {}
+            Err(error)
+                if error
+                    .as_service_error()
+                    .is_some_and(|e| e.is_resource_exists_exception()) => {}
+            Err(error) => {
+                return Err(anyhow::anyhow!(
+                    "cannot create the secret {name}: {}",
+                    aws_sdk_secretsmanager::error::DisplayErrorContext(error)
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Makes a table shaped as the stack's cluster table (string partition key `pk`, on demand),

@@ -111,7 +111,7 @@ async fn check(fixture: &Fixture) -> Result<()> {
         .process_group(0)
         .spawn()
         .context("cannot start `cargo lambda watch`: scripts/setup.sh installs cargo-lambda")?;
-    let outcome = invoke(fixture, &action, &instance).await;
+    let outcome = invoke(fixture, &action, &instance, &logs.join("lambda-watch.log")).await;
     // cargo execs cargo-lambda in place: SIGTERM to that pid stops its function instances,
     // SIGKILL then stops it for sure; never an unbounded wait.
     for signal in ["-TERM", "-KILL"] {
@@ -135,6 +135,7 @@ async fn invoke(
     fixture: &Fixture,
     action: &swarm_aws::event::LifecycleAction,
     instance: &str,
+    log: &std::path::Path,
 ) -> Result<()> {
     let addr: SocketAddr = ([127, 0, 0, 1], PORT).into();
     e2e::wait::until(
@@ -234,6 +235,26 @@ async fn invoke(
     ensure!(
         swept["actions"].is_array() && swept["held"].is_number(),
         "the sweep did not say what it did: {body}"
+    );
+    // Each invocation wrote what it did to its log as Embedded Metric Format, which CloudWatch
+    // Logs turns into metrics: valid documents, holding the batch's completion, its rejected
+    // record and the sweep.
+    let written = fs::read_to_string(log)?;
+    let documents = e2e::emf::documents(&written);
+    for document in &documents {
+        e2e::emf::check(document)?;
+    }
+    let has = |metric: &str, dimension: Option<(&str, &str)>| {
+        documents.iter().any(|d| {
+            d[metric].is_number() && dimension.is_none_or(|(name, value)| d[name] == value)
+        })
+    };
+    ensure!(
+        has("ActionsCompleted", Some(("Transition", "terminating")))
+            && has("MessagesRejected", None)
+            && has("Sweeps", Some(("Outcome", "done")))
+            && has("Calls", Some(("Service", "Auto Scaling"))),
+        "the log's EMF documents miss what the invocations did: {documents:?}"
     );
     Ok(())
 }

@@ -101,9 +101,16 @@ impl Emulator {
             } else {
                 "worker"
             };
-            // As the stack's user data: the role, the table, and the resource to signal.
+            // As the stack's user data: the role, the table, the join tokens' secrets (a
+            // worker is told only its own), and the resource to signal.
+            let (manager_token, worker_token) = crate::token_secrets(crate::layout::CLUSTER_TABLE);
+            let token_secrets = if role == Role::Manager {
+                format!("MANAGER_TOKEN_SECRET={manager_token} WORKER_TOKEN_SECRET={worker_token}")
+            } else {
+                format!("WORKER_TOKEN_SECRET={worker_token}")
+            };
             let user_data = format!(
-                "#!/bin/sh\nexport NODE_ROLE={role_name} CLUSTER_TABLE={} SIGNAL_STACK={} SIGNAL_RESOURCE={group_name} SWARM_ADDRESS_POOL={}\nexec {bootstrap}\n",
+                "#!/bin/sh\nexport NODE_ROLE={role_name} CLUSTER_TABLE={} {token_secrets} SIGNAL_STACK={} SIGNAL_RESOURCE={group_name} SWARM_ADDRESS_POOL={}\nexec {bootstrap}\n",
                 crate::layout::CLUSTER_TABLE,
                 model::TESTBED_STACK,
                 crate::layout::OVERLAY_POOL,
