@@ -6,6 +6,7 @@ use anyhow::{Context, Result};
 use bollard::Docker;
 use bollard::models::{NodeSpecRoleEnum, NodeState};
 use bollard::query_parameters::DeleteNodeOptions;
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use testbed::{Node, Role, Testbed, docker, http, service};
@@ -202,4 +203,119 @@ async fn the_swarm_gives_overlay_networks_addresses_from_the_pool_its_bootstrap_
         "the swarm's pool is {pool:?}, not the one the bootstrap was given"
     );
     Ok(())
+}
+
+/// The engine log settings the stack writes into `daemon.json` when container logs go to
+/// CloudWatch, read from the template, with its substitutions made: the driver and its
+/// options.
+fn the_stacks_log_settings(region: &str, group: &str) -> Result<(String, HashMap<String, String>)> {
+    let template = std::fs::read_to_string(e2e::workspace().join("template.yaml"))?;
+    let line = template
+        .lines()
+        .find(|l| l.contains("\"log-driver\": \"awslogs\""))
+        .context("the template sends no container logs to CloudWatch")?;
+    let settings = line
+        .split_once('\'')
+        .and_then(|(_, rest)| rest.rsplit_once('\''))
+        .map(|(inside, _)| inside)
+        .context("the awslogs settings are not a quoted !Sub")?
+        .replace("${AWS::Region}", region)
+        .replace("${ContainerLogGroup}", group);
+    let parsed: serde_json::Value = serde_json::from_str(&format!("{{{settings}}}"))?;
+    let driver = parsed["log-driver"]
+        .as_str()
+        .context("no log-driver")?
+        .to_owned();
+    let options = serde_json::from_value(parsed["log-opts"].clone())?;
+    Ok((driver, options))
+}
+
+#[tokio::test]
+async fn a_containers_output_reaches_cloudwatch_logs_with_the_stacks_log_settings() -> Result<()> {
+    // The stack's settings, as its user data writes them into daemon.json, given to one
+    // container (the engine applies daemon.json's to every container alike), pointed at moto:
+    // the engine has the test bed's AWS credentials as a node has its instance profile's.
+    let group = format!("/swarm/e2e-{}/containers", std::process::id());
+    let (driver, mut options) = the_stacks_log_settings("us-east-1", &group)?;
+    options.insert("awslogs-endpoint".into(), testbed::moto::endpoint());
+    let python = |code: &str, args: &[&str]| -> Result<String> {
+        let output = std::process::Command::new(e2e::python())
+            .arg("-c")
+            .arg(code)
+            .arg(testbed::moto::endpoint())
+            .args(args)
+            .output()?;
+        anyhow::ensure!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    };
+    // The stack makes the group (the driver does not: `awslogs-create-group` is off).
+    python(
+        "import boto3,sys; boto3.client('logs', endpoint_url=sys.argv[1], region_name='us-east-1').create_log_group(logGroupName=sys.argv[2])",
+        &[&group],
+    )?;
+    let bed = Testbed::load()?;
+    let node = bed
+        .nodes
+        .iter()
+        .find(|n| n.role == Role::Worker)
+        .context("no worker")?;
+    let engine = bed.docker(node).await?;
+    let name = format!("e2e-logs-{}", std::process::id());
+    let said = format!("hello from {name}");
+    let config = bollard::models::ContainerCreateBody {
+        image: Some(testbed::layout::IMAGE.into()),
+        cmd: Some(vec!["echo".into(), said.clone()]),
+        host_config: Some(bollard::models::HostConfig {
+            log_config: Some(bollard::models::HostConfigLogConfig {
+                typ: Some(driver),
+                config: Some(options),
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let created = engine
+        .create_container(
+            Some(bollard::query_parameters::CreateContainerOptions {
+                name: Some(name.clone()),
+                ..Default::default()
+            }),
+            config,
+        )
+        .await?;
+    let outcome = async {
+        engine
+            .start_container(&created.id, None::<bollard::query_parameters::StartContainerOptions>)
+            .await?;
+        // The stream the stack's tag names (`{{.Name}}/{{.ID}}`), holding the line.
+        let stream = format!("{name}/{}", &created.id[..12]);
+        e2e::wait::until(Duration::from_secs(30), Duration::from_millis(500), async || {
+            let events = python(
+                "import boto3,sys,json\nc=boto3.client('logs', endpoint_url=sys.argv[1], region_name='us-east-1')\ntry:\n    print(json.dumps([e['message'] for e in c.get_log_events(logGroupName=sys.argv[2], logStreamName=sys.argv[3])['events']]))\nexcept c.exceptions.ResourceNotFoundException:\n    print('[]')",
+                &[&group, &stream],
+            )?;
+            let lines: Vec<String> = serde_json::from_str(events.trim())?;
+            Ok(if lines.iter().any(|l| l == &said) {
+                Ok(())
+            } else {
+                Err(format!("stream {stream} of {group} holds {lines:?}"))
+            })
+        })
+        .await
+    }
+    .await;
+    let _ = engine
+        .remove_container(
+            &created.id,
+            Some(bollard::query_parameters::RemoveContainerOptions {
+                force: true,
+                ..Default::default()
+            }),
+        )
+        .await;
+    outcome
 }
