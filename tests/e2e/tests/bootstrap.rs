@@ -63,6 +63,44 @@ async fn round(dynamodb: &aws_sdk_dynamodb::Client, n: usize) -> Result<Duration
     outcome
 }
 
+/// Runs the bootstrap again on `node`, as `role`, against `table` (as its user data did, or
+/// as an operator would by hand); fails unless it succeeds, and returns what it printed.
+fn bootstrap_again(node: &testbed::Node, role: &str, table: &str) -> Result<String> {
+    let (manager_secret, worker_secret) = testbed::token_secrets(table);
+    let mut command = std::process::Command::new("nsenter");
+    command
+        .arg(format!("--net=/run/netns/{}", node.netns()))
+        .arg(e2e::binary("bootstrap")?)
+        .env("NODE_ROLE", role)
+        .env("CLUSTER_TABLE", table)
+        .env("WORKER_TOKEN_SECRET", worker_secret)
+        .env("DOCKER_HOST", node.docker_host())
+        .env(
+            "AWS_EC2_METADATA_SERVICE_ENDPOINT",
+            testbed::autoscaling::imds_endpoint(),
+        );
+    if role == "manager" {
+        command.env("MANAGER_TOKEN_SECRET", manager_secret);
+    }
+    let output = command.output()?;
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    ensure!(output.status.success(), "{said}");
+    Ok(said)
+}
+
+/// Waits until the one instance `workers` launches is in service, a node of the swarm of
+/// `manager`, and booted; returns it.
+async fn one_worker_joined(workers: &Fixture, manager: &bollard::Docker) -> Result<String> {
+    let id = workers.wait_in_service(1).await?.remove(0);
+    e2e::workload::wait_joined(manager, std::slice::from_ref(&id)).await?;
+    wait_booted(std::slice::from_ref(&id)).await?;
+    Ok(id)
+}
+
 /// A worker's daemon restarted and its bootstrap run again: the same swarm, nothing changed.
 async fn restart_changes_nothing(instances: &[String], table: &str, swarm: &str) -> Result<()> {
     let bed = Testbed::load()?;
@@ -72,24 +110,7 @@ async fn restart_changes_nothing(instances: &[String], table: &str, swarm: &str)
         .find(|n| n.instance_id == instances[4])
         .context("no node for the worker")?;
     worker.restart_daemon().await?;
-    let output = std::process::Command::new("nsenter")
-        .arg(format!("--net=/run/netns/{}", worker.netns()))
-        .arg(e2e::binary("bootstrap")?)
-        .env("NODE_ROLE", "worker")
-        .env("CLUSTER_TABLE", table)
-        .env("WORKER_TOKEN_SECRET", testbed::token_secrets(table).1)
-        .env("DOCKER_HOST", worker.docker_host())
-        .env(
-            "AWS_EC2_METADATA_SERVICE_ENDPOINT",
-            testbed::autoscaling::imds_endpoint(),
-        )
-        .output()?;
-    let said = String::from_utf8_lossy(&output.stdout);
-    ensure!(
-        output.status.success(),
-        "{said}{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let said = bootstrap_again(worker, "worker", table)?;
     ensure!(said.contains("AlreadyMember"), "{said}");
     ensure!(
         wait_one_swarm(instances, 3).await? == swarm,
@@ -429,9 +450,7 @@ async fn a_worker_whose_first_recorded_manager_accepts_but_never_answers_joins_t
     let script = user_data("worker", &table)?;
     let workers = Fixture::create("silent-w", 1, Launch::UserData(&script), "worker").await?;
     let outcome = async {
-        let id = workers.wait_in_service(1).await?.remove(0);
-        e2e::workload::wait_joined(&manager, std::slice::from_ref(&id)).await?;
-        wait_booted(std::slice::from_ref(&id)).await?;
+        let id = one_worker_joined(&workers, &manager).await?;
         let log = e2e::boot::boot_log(&id);
         ensure!(log.contains("stuck on one manager"), "{log}");
         Ok(())
@@ -479,33 +498,13 @@ async fn a_record_of_an_earlier_version_still_joins_workers_and_a_manager_moves_
     let workers = Fixture::create("legacy-w", 1, Launch::UserData(&script), "worker").await?;
     let outcome = async {
         // A worker booting before any manager has: it joins with the record's token.
-        let first = workers.wait_in_service(1).await?.remove(0);
-        e2e::workload::wait_joined(&manager, std::slice::from_ref(&first)).await?;
-        wait_booted(std::slice::from_ref(&first)).await?;
+        one_worker_joined(&workers, &manager).await?;
 
         // A manager's bootstrap (a reboot, or run again by hand): the tokens move out.
         let bed = Testbed::load()?;
         let node = bed.managers().next().context("no manager")?;
+        let said = bootstrap_again(node, "manager", &table)?;
         let (manager_secret, worker_secret) = testbed::token_secrets(&table);
-        let output = std::process::Command::new("nsenter")
-            .arg(format!("--net=/run/netns/{}", node.netns()))
-            .arg(e2e::binary("bootstrap")?)
-            .env("NODE_ROLE", "manager")
-            .env("CLUSTER_TABLE", &table)
-            .env("MANAGER_TOKEN_SECRET", &manager_secret)
-            .env("WORKER_TOKEN_SECRET", &worker_secret)
-            .env("DOCKER_HOST", node.docker_host())
-            .env(
-                "AWS_EC2_METADATA_SERVICE_ENDPOINT",
-                testbed::autoscaling::imds_endpoint(),
-            )
-            .output()?;
-        let said = format!(
-            "{}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
-        ensure!(output.status.success(), "{said}");
         let item = dynamodb
             .get_item()
             .table_name(&table)
