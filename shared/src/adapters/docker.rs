@@ -13,25 +13,20 @@ use std::time::Duration;
 
 use bollard::Docker;
 use bollard::models::{
-    LocalNodeState, Node, NodeSpec, NodeSpecAvailabilityEnum, NodeSpecRoleEnum,
-    NodeState as BollardNodeState, Reachability, Task, TaskState,
+    LocalNodeState, Node, NodeSpec, NodeSpecAvailabilityEnum, NodeSpecRoleEnum, Task,
 };
 use bollard::query_parameters::{DeleteNodeOptions, ListTasksOptions, UpdateNodeOptions};
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 
 use super::dynamodb::DynamoStore;
 use crate::calls::{self, Outcome};
 use crate::cluster::{ClusterRecord, SWARM_PORT};
-use crate::drain::{
-    Availability, NodeFacts, NodeRole, NodeState, ServiceFacts, ServiceMode, SwarmView, TaskFacts,
-};
+use crate::drain::read;
+use crate::drain::{ServiceFacts, ServiceMode, SwarmView, TaskFacts};
 use crate::error::Error;
 use crate::ids::InstanceId;
 use crate::ports::{ClusterStore, SwarmNodes};
 use crate::sweep::SweepNode;
-
-/// The engine label that carries a node's EC2 instance id (the node bootstrap sets it).
-pub const INSTANCE_ID_LABEL: &str = "instance-id";
 
 /// The managers' Engine API over mutual TLS (the stack opens it to the processor only).
 pub const MANAGER_TLS_PORT: u16 = 2376;
@@ -39,10 +34,6 @@ pub const MANAGER_TLS_PORT: u16 = 2376;
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 /// Timeout of every other Engine API call, in seconds.
 const CALL_TIMEOUT_SECS: u64 = 30;
-/// How long a node may list without a description before it is taken for a join that died
-/// halfway. A live one describes itself within a tenth of a second, or within the seconds a
-/// leader election takes when the leader it was describing itself to went away.
-const DESCRIBE_GRACE: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
 /// Tries of a node update answered "update out of sequence" (someone else updated it).
 const UPDATE_TRIES: usize = 5;
 
@@ -292,83 +283,6 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// The engine label of a swarm node, if set.
-pub fn engine_label<'a>(node: &'a Node, key: &str) -> Option<&'a str> {
-    node.description
-        .as_ref()?
-        .engine
-        .as_ref()?
-        .labels
-        .as_ref()?
-        .get(key)
-        .map(String::as_str)
-}
-
-/// Whether the node is yet to describe itself (engine version, labels) to the managers. A
-/// node that has just joined lists with an empty description (`"Engine": {}`, no hostname) for
-/// about a tenth of a second, and a manager is a reachable Raft member by then: without its
-/// labels, it may be the very instance being looked for. One that is Down, or still blank
-/// [`DESCRIBE_GRACE`] after it was created, is not waited for: a join that died halfway leaves
-/// such a node behind for good, and it would hold up every termination until the deadline.
-fn describing(node: &Node, now: DateTime<Utc>) -> bool {
-    let described = node
-        .description
-        .as_ref()
-        .and_then(|d| d.engine.as_ref())
-        .and_then(|e| e.engine_version.as_ref())
-        .is_some();
-    let created = node
-        .created_at
-        .as_deref()
-        .and_then(|at| DateTime::parse_from_rfc3339(at).ok());
-    // No creation time (never seen from Docker): waited for, the safe side.
-    let recent = created.is_none_or(|at| now - at.with_timezone(&Utc) < DESCRIBE_GRACE);
-    let down = node.status.as_ref().and_then(|s| s.state) == Some(BollardNodeState::DOWN);
-    !described && recent && !down
-}
-
-fn facts(node: &Node) -> NodeFacts {
-    let spec = node.spec.as_ref();
-    NodeFacts {
-        id: node.id.clone().unwrap_or_default(),
-        role: match spec.and_then(|s| s.role) {
-            Some(NodeSpecRoleEnum::MANAGER) => NodeRole::Manager,
-            _ => NodeRole::Worker,
-        },
-        availability: match spec.and_then(|s| s.availability) {
-            Some(NodeSpecAvailabilityEnum::DRAIN) => Availability::Drain,
-            Some(NodeSpecAvailabilityEnum::PAUSE) => Availability::Pause,
-            _ => Availability::Active,
-        },
-        state: match node.status.as_ref().and_then(|s| s.state) {
-            Some(BollardNodeState::READY) => NodeState::Ready,
-            Some(BollardNodeState::DOWN) => NodeState::Down,
-            _ => NodeState::Other,
-        },
-        reachable: node.manager_status.as_ref().and_then(|m| m.reachability)
-            == Some(Reachability::REACHABLE),
-    }
-}
-
-/// A node as the membership sweep reads it: its facts, the instance its engine names, and how
-/// long it has been Down (since the node object last changed, which a state change does).
-fn sweep_node(node: &Node, now: DateTime<Utc>) -> SweepNode {
-    let facts = facts(node);
-    let since = |at: Option<&str>| {
-        at.and_then(|at| DateTime::parse_from_rfc3339(at).ok())
-            .and_then(|at| (now - at.with_timezone(&Utc)).to_std().ok())
-    };
-    SweepNode {
-        instance_id: engine_label(node, INSTANCE_ID_LABEL).and_then(|id| id.try_into().ok()),
-        down_for: (facts.state == NodeState::Down)
-            .then(|| since(node.updated_at.as_deref()).unwrap_or_default()),
-        id: facts.id,
-        role: facts.role,
-        state: facts.state,
-        reachable: facts.reachable,
-    }
-}
-
 /// One Engine API call, `METHOD PATH` (`GET /nodes`), counted by [`calls::record`] with its
 /// outcome.
 async fn counted<T>(
@@ -388,21 +302,6 @@ async fn list_nodes(manager: &Docker) -> Result<Vec<Node>, Error> {
             call: "list nodes",
             source,
         })
-}
-
-/// A task that occupies its node: assigned and not yet stopped.
-fn occupies(task: &Task) -> bool {
-    matches!(
-        task.status.as_ref().and_then(|s| s.state),
-        Some(
-            TaskState::ASSIGNED
-                | TaskState::ACCEPTED
-                | TaskState::PREPARING
-                | TaskState::READY
-                | TaskState::STARTING
-                | TaskState::RUNNING
-        )
-    )
 }
 
 fn filters(pairs: &[(&str, &str)]) -> Option<ListTasksOptions> {
@@ -444,14 +343,7 @@ impl DockerSwarm {
                 }
             };
             let spec = service.spec.unwrap_or_default();
-            let mode = spec.mode.unwrap_or_default();
-            let mode = match (&mode.replicated, &mode.global) {
-                (Some(replicated), _) => ServiceMode::Replicated {
-                    desired: replicated.replicas.unwrap_or(1).max(0) as u64,
-                },
-                (None, Some(_)) => ServiceMode::Global,
-                _ => ServiceMode::Job,
-            };
+            let mode = read::service_mode(&spec);
             let (running_elsewhere, unplaceable) = if matches!(mode, ServiceMode::Replicated { .. })
             {
                 let current = counted(
@@ -463,17 +355,10 @@ impl DockerSwarm {
                     call: "list tasks",
                     source,
                 })?;
-                let running = current
-                    .iter()
-                    .filter(|t| t.node_id.as_deref() != Some(node_id))
-                    .filter(|t| t.status.as_ref().and_then(|s| s.state) == Some(TaskState::RUNNING))
-                    .count() as u64;
-                let unplaceable = current
-                    .iter()
-                    .filter(|t| t.status.as_ref().and_then(|s| s.state) == Some(TaskState::PENDING))
-                    .filter_map(|t| t.status.as_ref().and_then(|s| s.err.clone()))
-                    .find(|err| err.contains("no suitable node"));
-                (running, unplaceable)
+                (
+                    read::running_elsewhere(&current, node_id),
+                    read::unplaceable(&current),
+                )
             } else {
                 (0, None)
             };
@@ -495,30 +380,10 @@ impl SwarmNodes for DockerSwarm {
     async fn observe(&self, instance_id: &InstanceId) -> Result<SwarmView, Error> {
         let manager = self.manager(None).await?;
         let nodes = list_nodes(&manager).await?;
-        let managers: Vec<&Node> = nodes
-            .iter()
-            .filter(|n| n.manager_status.is_some())
-            .collect();
-        let now = Utc::now();
-        let mut view = SwarmView {
-            undescribed_nodes: nodes.iter().filter(|n| describing(n, now)).count() as u32,
-            managers: managers.len() as u32,
-            reachable_managers: managers
-                .iter()
-                .filter(|n| {
-                    n.manager_status.as_ref().and_then(|m| m.reachability)
-                        == Some(Reachability::REACHABLE)
-                })
-                .count() as u32,
-            ..SwarmView::default()
-        };
-        let Some(node) = nodes
-            .iter()
-            .find(|n| engine_label(n, INSTANCE_ID_LABEL) == Some(instance_id.as_str()))
-        else {
+        let (mut view, node) = read::swarm_view(&nodes, instance_id, Utc::now());
+        let Some(node_facts) = node else {
             return Ok(view);
         };
-        let node_facts = facts(node);
         let tasks = counted(
             "GET /tasks",
             manager.list_tasks(filters(&[("node", &node_facts.id)])),
@@ -536,7 +401,7 @@ impl SwarmNodes for DockerSwarm {
         };
         view.tasks_on_node = tasks
             .iter()
-            .filter(|t| occupies(t))
+            .filter(|t| read::occupies(t))
             .map(|t| TaskFacts {
                 id: t.id.clone().unwrap_or_default(),
                 service: name_of(t.service_id.as_deref().unwrap_or_default()),
@@ -610,104 +475,15 @@ impl SwarmNodes for DockerSwarm {
     async fn members(&self) -> Result<Vec<SweepNode>, Error> {
         let nodes = list_nodes(&self.manager(None).await?).await?;
         let now = Utc::now();
-        Ok(nodes.iter().map(|node| sweep_node(node, now)).collect())
+        Ok(nodes
+            .iter()
+            .map(|node| read::sweep_node(node, now))
+            .collect())
     }
 
     async fn changed(&self, at_most: Duration) {
         // Swarm emits no event when a task starts on another node (task events are not in
         // the swarm scope), so a short sleep between observations is the reaction time.
         tokio::time::sleep(at_most).await;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// `GET /nodes` entries of one manager as it joined (Docker 20.10.24), 80 ms apart.
-    const JUST_JOINED: &str = r#"{"ID":"zhnl2o","CreatedAt":"2026-11-25T22:17:03.600000000Z","Spec":{"Role":"manager","Availability":"active"},
-        "Description":{"Platform":{},"Resources":{},"Engine":{},"TLSInfo":{}},
-        "Status":{"State":"unknown"},"ManagerStatus":{"Reachability":"reachable","Addr":"10.77.0.28:2377"}}"#;
-    const DESCRIBED: &str = r#"{"ID":"zhnl2o","Spec":{"Role":"manager","Availability":"active"},
-        "Description":{"Hostname":"ip-10-77-0-28","Platform":{"Architecture":"x86_64","OS":"linux"},
-            "Resources":{},"Engine":{"EngineVersion":"20.10.24+dfsg1","Labels":{"instance-id":"i-65161114a79c4477a"}},"TLSInfo":{}},
-        "Status":{"State":"ready"},"ManagerStatus":{"Reachability":"reachable","Addr":"10.77.0.28:2377"}}"#;
-
-    fn node(json: &str) -> Node {
-        serde_json::from_str(json).expect("a node as the Engine API lists it")
-    }
-
-    /// `seconds` after the node of [`JUST_JOINED`] was created.
-    fn after(seconds: i64) -> DateTime<Utc> {
-        let created = node(JUST_JOINED).created_at.expect("a creation time");
-        let created = DateTime::parse_from_rfc3339(&created).expect("a time");
-        created.with_timezone(&Utc) + chrono::TimeDelta::seconds(seconds)
-    }
-
-    #[test]
-    fn a_node_that_has_just_joined_is_not_yet_described_though_it_lists_an_engine() {
-        let joined = node(JUST_JOINED);
-        assert!(
-            joined
-                .description
-                .as_ref()
-                .and_then(|d| d.engine.as_ref())
-                .is_some(),
-            "the API lists an empty engine object, not none"
-        );
-        assert!(describing(&joined, after(0)));
-        assert_eq!(engine_label(&joined, INSTANCE_ID_LABEL), None);
-    }
-
-    #[test]
-    fn a_node_left_undescribed_and_down_is_not_waited_for() {
-        let dead = node(&JUST_JOINED.replace(r#""State":"unknown""#, r#""State":"down""#));
-        assert!(!describing(&dead, after(0)));
-    }
-
-    #[test]
-    fn a_node_still_undescribed_a_minute_after_it_was_created_is_not_waited_for() {
-        let joined = node(JUST_JOINED);
-        assert!(describing(&joined, after(59)));
-        assert!(!describing(&joined, after(61)));
-    }
-
-    #[test]
-    fn a_described_node_carries_its_instance_id() {
-        let node = node(DESCRIBED);
-        assert!(!describing(&node, after(0)));
-        assert_eq!(
-            engine_label(&node, INSTANCE_ID_LABEL),
-            Some("i-65161114a79c4477a")
-        );
-        assert!(facts(&node).reachable);
-    }
-
-    #[test]
-    fn a_down_manager_reads_for_the_sweep_with_its_instance_and_how_long_it_has_been_down() {
-        let down = node(
-            &DESCRIBED
-                .replace(
-                    r#""ID":"zhnl2o","#,
-                    r#""ID":"zhnl2o","UpdatedAt":"2026-11-25T22:17:13.600000000Z","#,
-                )
-                .replace(r#""State":"ready""#, r#""State":"down""#)
-                .replace(
-                    r#""Reachability":"reachable""#,
-                    r#""Reachability":"unreachable""#,
-                ),
-        );
-        let read = sweep_node(&down, after(70));
-        assert_eq!(read.state, NodeState::Down);
-        assert_eq!(read.role, NodeRole::Manager);
-        assert!(!read.reachable);
-        assert_eq!(
-            read.instance_id.as_ref().map(InstanceId::as_str),
-            Some("i-65161114a79c4477a")
-        );
-        assert_eq!(read.down_for, Some(Duration::from_secs(60)));
-        let ready = sweep_node(&node(DESCRIBED), after(70));
-        assert_eq!(ready.down_for, None);
-        assert_eq!(sweep_node(&node(JUST_JOINED), after(0)).instance_id, None);
     }
 }

@@ -74,7 +74,7 @@ pub async fn join_swarm(
 }
 
 /// The engine label of a swarm node: the product's own reading of it.
-pub use swarm_aws::adapters::docker::engine_label;
+pub use swarm_aws::drain::read::engine_label;
 
 /// The swarm node whose engine carries `instance-id=<instance_id>`.
 pub async fn node_by_instance_id(manager: &Docker, instance_id: &str) -> Result<Option<SwarmNode>> {

@@ -46,7 +46,7 @@ pub const DEFAULT_TIME_SCALE: f64 = 60.0;
 pub const IMAGE: &str = "testbed/busybox:latest";
 /// The engine label that carries a node's (made-up) EC2 instance id: the one the processor
 /// reads.
-pub use swarm_aws::adapters::docker::INSTANCE_ID_LABEL;
+pub use swarm_aws::drain::read::INSTANCE_ID_LABEL;
 
 /// The bridge's address: the host as the nodes see it.
 pub fn gateway() -> Ipv4Addr {
