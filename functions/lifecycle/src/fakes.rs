@@ -116,15 +116,23 @@ pub struct FakeHooks {
     pub groups_of_fails: Mutex<bool>,
     /// Instances marked unhealthy.
     pub unhealthy: Mutex<Vec<InstanceId>>,
+    /// `DescribeAutoScalingInstances` calls made (`status`).
+    pub status_reads: Mutex<u32>,
+    /// Whether the action ended elsewhere (completed by another processor, timed out).
+    pub ended_elsewhere: Mutex<bool>,
 }
 
 impl LifecycleHooks for FakeHooks {
     async fn status(&self, _action: &LifecycleAction) -> Result<ActionStatus, Error> {
-        Ok(if self.completed.lock().expect("completed").is_empty() {
-            ActionStatus::Waiting
-        } else {
-            ActionStatus::Ended
-        })
+        *self.status_reads.lock().expect("reads") += 1;
+        let ended = *self.ended_elsewhere.lock().expect("ended");
+        Ok(
+            if self.completed.lock().expect("completed").is_empty() && !ended {
+                ActionStatus::Waiting
+            } else {
+                ActionStatus::Ended
+            },
+        )
     }
 
     async fn complete(

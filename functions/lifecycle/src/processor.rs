@@ -54,6 +54,19 @@ pub struct Processor<S, H> {
     waiting_on: Mutex<HashMap<String, WaitFor>>,
     /// When each drain found nothing left to wait for (its node's removal was decided).
     ready_at: Mutex<HashMap<String, Instant>>,
+    /// Auto Scaling's state of each open action (by token) and when it was learnt, from a
+    /// `DescribeAutoScalingInstances` or a heartbeat's answer: read again only when older
+    /// than [`Processor::status_ttl`], and always before a completion.
+    statuses: Mutex<HashMap<String, (ActionStatus, Instant)>>,
+}
+
+/// How an observation reads Auto Scaling's state of the action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Read {
+    /// What this process learnt lately will do (within [`Processor::status_ttl`]).
+    Recent,
+    /// Ask Auto Scaling now: the step about to be taken ends the action.
+    Now,
 }
 
 impl<S: SwarmNodes, H: LifecycleHooks> Processor<S, H> {
@@ -71,7 +84,30 @@ impl<S: SwarmNodes, H: LifecycleHooks> Processor<S, H> {
             metrics: Metrics::default(),
             waiting_on: Mutex::new(HashMap::new()),
             ready_at: Mutex::new(HashMap::new()),
+            statuses: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// How long a learnt action state is used without asking Auto Scaling again: two
+    /// heartbeat periods. A waiting action is heartbeated every period, and the heartbeat's
+    /// answer says whether the action is still open, so while it waits the state is never
+    /// read for itself: one Auto Scaling call a heartbeat period, not one a poll.
+    fn status_ttl(&self) -> Duration {
+        self.config.heartbeat_every * 2
+    }
+
+    /// Auto Scaling's state of `action`: learnt lately, or read now.
+    async fn status(&self, action: &LifecycleAction, read: Read) -> Result<ActionStatus, Error> {
+        let token = action.token.as_str();
+        if read == Read::Recent
+            && let Some((status, at)) = lock(&self.statuses).get(token).copied()
+            && at.elapsed() < self.status_ttl()
+        {
+            return Ok(status);
+        }
+        let status = self.hooks.status(action).await?;
+        lock(&self.statuses).insert(token.to_owned(), (status, Instant::now()));
+        Ok(status)
     }
 
     /// What it reports (both fronts render it).
@@ -90,9 +126,10 @@ impl<S: SwarmNodes, H: LifecycleHooks> Processor<S, H> {
         &self.hooks
     }
 
-    /// Everything [`decide`] needs about `action`, read now.
-    pub async fn observe(&self, action: &LifecycleAction) -> Result<Observation, Error> {
-        let status = self.hooks.status(action).await?;
+    /// Everything [`decide`] needs about `action`, read now (Auto Scaling's state of it as
+    /// [`Processor::status`] reads it).
+    async fn observe(&self, action: &LifecycleAction, read: Read) -> Result<Observation, Error> {
+        let status = self.status(action, read).await?;
         let swarm = self.swarm.observe(&action.instance_id).await?;
         let elapsed = match action.time {
             Some(time) => (Utc::now() - time).to_std().unwrap_or_default(),
@@ -142,12 +179,18 @@ impl<S: SwarmNodes, H: LifecycleHooks> Processor<S, H> {
 
     /// One step for `subject`.
     async fn step_of(&self, subject: Subject<'_>) -> Result<Step, Error> {
-        let mut seen = self.observe_subject(subject).await?;
+        let mut seen = self.observe_subject(subject, Read::Recent).await?;
         let mut step = decide(&seen);
+        // A completion ends the action: decided again on Auto Scaling's state read now, not
+        // on one this process learnt earlier (it may have ended elsewhere meanwhile).
+        if matches!(step, Step::Complete { .. }) {
+            seen = self.observe_subject(subject, Read::Now).await?;
+            step = decide(&seen);
+        }
         let _serialized = if matches!(step, Step::Demote { .. }) {
             let guard = self.demotions.lock().await;
             // Decide again under the lock: another demotion may have just changed the count.
-            seen = self.observe_subject(subject).await?;
+            seen = self.observe_subject(subject, Read::Recent).await?;
             step = decide(&seen);
             Some(guard)
         } else {
@@ -202,9 +245,13 @@ impl<S: SwarmNodes, H: LifecycleHooks> Processor<S, H> {
         }
     }
 
-    async fn observe_subject(&self, subject: Subject<'_>) -> Result<Observation, Error> {
+    async fn observe_subject(
+        &self,
+        subject: Subject<'_>,
+        read: Read,
+    ) -> Result<Observation, Error> {
         match subject {
-            Subject::Action(action) => self.observe(action).await,
+            Subject::Action(action) => self.observe(action, read).await,
             Subject::Notice(notice) => self.observe_notice(notice).await,
         }
     }
@@ -225,7 +272,14 @@ impl<S: SwarmNodes, H: LifecycleHooks> Processor<S, H> {
                 tracing::debug!(step = step.name(), reason, "waiting");
                 if *heartbeat && let Some(action) = action {
                     let answer = self.hooks.heartbeat(action).await?;
-                    lock(&self.heartbeats).insert(action.token.as_str().to_owned(), Instant::now());
+                    let now = Instant::now();
+                    lock(&self.heartbeats).insert(action.token.as_str().to_owned(), now);
+                    // The answer is Auto Scaling's state of the action, learnt for free.
+                    let status = match answer {
+                        Answer::Accepted => ActionStatus::Waiting,
+                        Answer::NoActiveAction => ActionStatus::Ended,
+                    };
+                    lock(&self.statuses).insert(action.token.as_str().to_owned(), (status, now));
                     tracing::info!(
                         step = "heartbeat",
                         reason,
@@ -354,6 +408,7 @@ impl<S: SwarmNodes, H: LifecycleHooks> Processor<S, H> {
     fn forget(&self, action: &LifecycleAction) {
         lock(&self.heartbeats).remove(action.token.as_str());
         lock(&self.first_seen).remove(action.token.as_str());
+        lock(&self.statuses).remove(action.token.as_str());
     }
 }
 
@@ -499,6 +554,8 @@ mod tests {
             1,
             "one heartbeat per interval"
         );
+        // Polled every 100 ms, Auto Scaling asked once: the heartbeat's answer says the rest.
+        assert_eq!(*processor.hooks.status_reads.lock().expect("reads"), 1);
         assert!(
             processor
                 .hooks
@@ -507,5 +564,38 @@ mod tests {
                 .expect("completed")
                 .is_empty()
         );
+    }
+
+    #[tokio::test]
+    async fn an_action_that_ended_elsewhere_meanwhile_is_not_completed_on_a_state_learnt_earlier() {
+        let processor = Processor::new(
+            FakeSwarm::with_busy_worker(),
+            FakeHooks::default(),
+            config(),
+        );
+        // This process learns the action is open, and drains the node.
+        let first = processor.step(&action()).await.expect("steps");
+        assert_eq!(first.name(), "drain");
+        // Another processor completes it meanwhile; this one still remembers it open.
+        *processor.hooks.ended_elsewhere.lock().expect("ended") = true;
+        let outcome = processor
+            .drive(&action(), Duration::from_secs(5))
+            .await
+            .expect("drives");
+        assert!(
+            matches!(outcome, Outcome::Finished(Step::Done { .. })),
+            "{outcome:?}"
+        );
+        assert!(
+            processor
+                .hooks
+                .completed
+                .lock()
+                .expect("completed")
+                .is_empty(),
+            "completed an action that had ended"
+        );
+        // Read when first seen, and again before the completion it was about to make.
+        assert_eq!(*processor.hooks.status_reads.lock().expect("reads"), 2);
     }
 }
