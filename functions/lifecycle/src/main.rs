@@ -147,7 +147,7 @@ async fn serve(config: Config) -> ExitCode {
             hint: "the URL of the lifecycle queue that `serve` consumes",
         });
     };
-    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let sdk = sdk_config().await;
     let processor = match processor(config, &sdk).await {
         Ok(processor) => Arc::new(processor),
         Err(error) => return refuse(&error),
@@ -156,6 +156,27 @@ async fn serve(config: Config) -> ExitCode {
     lifecycle::serve::serve(queue, processor, shutdown()).await;
     ExitCode::SUCCESS
 }
+
+/// The AWS SDK's configuration, from the environment. A throttled or failed call is retried
+/// in the standard mode (exponential backoff with full jitter, at most 20 s apart), up to
+/// [`AWS_ATTEMPTS`] attempts: a burst of throttling is waited out inside the step, not turned
+/// into a failed step and a message shown again. Not the adaptive mode: its client-side rate
+/// limiter, after a few throttled calls, held a completion back here for over a minute, past
+/// the hook's timeout. `AWS_MAX_ATTEMPTS` or `AWS_RETRY_MODE` set in the environment win.
+async fn sdk_config() -> aws_config::SdkConfig {
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+    if std::env::var_os("AWS_MAX_ATTEMPTS").is_none()
+        && std::env::var_os("AWS_RETRY_MODE").is_none()
+    {
+        loader = loader.retry_config(
+            aws_config::retry::RetryConfig::standard().with_max_attempts(AWS_ATTEMPTS),
+        );
+    }
+    loader.load().await
+}
+
+/// Attempts of one AWS call before its step fails (the SDK's default is 3).
+const AWS_ATTEMPTS: u32 = 8;
 
 /// Completes on SIGTERM (what `docker stop` and systemd send) or Ctrl-C.
 async fn shutdown() {
@@ -170,7 +191,7 @@ async fn shutdown() {
 async fn lambda(config: Config) -> ExitCode {
     // With the queue's URL, a record that must come back is shown again soon rather than
     // after the queue's whole visibility timeout (six times the function's).
-    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let sdk = sdk_config().await;
     let queue = config
         .queue_url
         .as_ref()

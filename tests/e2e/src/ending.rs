@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use crate::load::{Load, Sample};
 use crate::manager_count::{in_service, raft};
-use crate::rolling::{GROUPS, Watched, final_swarm, quorum_losses};
+use crate::rolling::{GROUPS, Watched, final_swarm, quorum_losses, seconds_since};
 
 /// The longest a swarm may go without a leader and still count as having kept its quorum: a
 /// lost leader is followed by an election of a few seconds; a lost quorum never ends.
@@ -29,6 +29,9 @@ pub struct Ending {
     /// The most Raft members seen unreachable at once: a manager gone without being demoted
     /// and removed first stays in Raft as a dead member.
     pub max_unreachable_members: usize,
+    /// The longest stretch in which some Raft member was unreachable, in seconds: a dead
+    /// member stays so for good; a leader handing over (a demoted leader) for moments.
+    pub longest_unreachable_seconds: f64,
     /// Raft members at the end (`None`: no manager answers).
     pub raft_members_end: Option<usize>,
     /// Instances in service in the managers' group at the end.
@@ -65,10 +68,22 @@ impl Ending {
             .clone();
         let (events, longest) = quorum_losses(&watches, started_at, ELECTION);
         let (down_nodes_left, _, _) = final_swarm().await;
+        // The longest stretch of samples (where a manager answered) with a member unreachable.
+        let (mut longest_unreachable, mut since) = (0.0_f64, None);
+        for w in watches.iter().filter(|w| w.running.is_some()) {
+            match (w.unreachable > 0, since) {
+                (true, None) => since = Some(w.at),
+                (true, Some(first)) => {
+                    longest_unreachable = longest_unreachable.max(seconds_since(first, w.at));
+                }
+                (false, _) => since = None,
+            }
+        }
         let ending = Self {
             quorum_kept: events.is_empty(),
             longest_without_leader_seconds: longest,
             max_unreachable_members: watches.iter().map(|w| w.unreachable).max().unwrap_or(0),
+            longest_unreachable_seconds: longest_unreachable,
             raft_members_end: raft().await.map(|r| r.0),
             managers_in_service_end: in_service(&testbed::autoscaling::state()?, GROUPS[0]),
             down_nodes_left,
@@ -104,7 +119,10 @@ impl Ending {
             ),
             (
                 "most Raft members unreachable",
-                self.max_unreachable_members.to_string(),
+                format!(
+                    "{} (longest {:.1} s)",
+                    self.max_unreachable_members, self.longest_unreachable_seconds
+                ),
             ),
             ("Raft members at the end", or_none(self.raft_members_end)),
             (

@@ -341,7 +341,19 @@ pub(crate) async fn start_processor(
     extra: &[(&str, &str)],
 ) -> Result<Processor> {
     let sqs = aws_sdk_sqs::Client::new(config);
-    let (queue_url, queue_arn) = crate::fixture::create_queue(&sqs, "rolling-upgrade").await?;
+    // A queue of each run's own (named after the scenario's log and this process): a
+    // processor killed mid long-poll leaves its receive open in SQS, which takes the next
+    // message and hides it for the visibility timeout; a run sharing the queue with the one
+    // before would wait a minute for a hook.
+    let queue = format!(
+        "{}-{}",
+        std::path::Path::new(log_path)
+            .file_stem()
+            .and_then(|stem| stem.to_str())
+            .unwrap_or("scenario"),
+        std::process::id()
+    );
+    let (queue_url, queue_arn) = crate::fixture::create_queue(&sqs, &queue).await?;
     // The hooks' heartbeat timeouts, in API seconds. The stack's (300 s, 900 s) would last 5
     // and 15 s here, as the emulator's clock runs 60 times faster, but Docker's does not: one
     // swarm leader election (up to 20 s, when a demoted leader hands over) would outlast a hook

@@ -8,6 +8,11 @@
 
 use anyhow::{Result, ensure};
 use e2e::manager_count::{Options, run};
+use std::time::Duration;
+
+/// The longest a Raft member may show unreachable without being a dead one: a demoted leader
+/// hands over in a few seconds.
+const HANDOVER: Duration = Duration::from_secs(10);
 
 #[tokio::test]
 #[ignore = "changes the managers other tests name: scripts/test.sh runs it after them"]
@@ -31,11 +36,14 @@ async fn manager_size_3_to_5_to_3_under_load_keeps_quorum_and_raft_equal_to_the_
     }
     ensure!(report.ending.quorum_kept, "{:?}", report.events);
     // Each manager the group terminated was demoted and removed through its hook before its
-    // machine went: Raft never held a dead member (the sweep would remove one only later).
+    // machine went: Raft never held a dead member (the sweep would remove one only a minute
+    // later). A demoted leader handing over shows unreachable for moments; a dead member for
+    // good.
     ensure!(
-        report.ending.max_unreachable_members == 0,
-        "{} Raft members were unreachable at once",
-        report.ending.max_unreachable_members
+        report.ending.longest_unreachable_seconds < HANDOVER.as_secs_f64(),
+        "{} Raft members were unreachable at once, one for {:.1} s",
+        report.ending.max_unreachable_members,
+        report.ending.longest_unreachable_seconds
     );
     ensure!(
         report.ending.raft_members_end == Some(report.ending.managers_in_service_end)

@@ -63,6 +63,28 @@ pub struct Emulator {
 }
 
 impl Emulator {
+    /// The refusal of a call over the rate a test asked for ([`model::Throttle`]), if this
+    /// call of `action` is one: AWS's Query API answers HTTP 400, code `Throttling`, message
+    /// "Rate exceeded".
+    pub fn throttled(&self, action: &str, params: &query::Params) -> Option<xml::ApiError> {
+        let mut state = self.lock();
+        let group = match params.optional("AutoScalingGroupName") {
+            Some(group) => Some(group.to_owned()),
+            None => params
+                .list("InstanceIds")
+                .first()
+                .and_then(|id| state.instances.get(*id))
+                .map(|instance| instance.group.clone()),
+        }?;
+        let rule = state
+            .throttles
+            .iter_mut()
+            .find(|r| r.action == action && r.group == group && r.remaining > 0)?;
+        rule.remaining -= 1;
+        rule.answered += 1;
+        Some(xml::ApiError::new("Throttling", "Rate exceeded"))
+    }
+
     /// An emulator with no groups.
     pub fn new(clock: Clock, sqs: aws_sdk_sqs::Client, boot_env: Vec<(String, String)>) -> Self {
         Self {
@@ -211,6 +233,7 @@ pub async fn serve(
         .route("/emulator/rolling-update", post(rolling_update))
         .route("/emulator/ec2-terminate", post(ec2_terminate))
         .route("/emulator/spot-notice", post(spot_notice))
+        .route("/emulator/throttle", post(throttle))
         .with_state(Arc::clone(&emulator));
     // The target group's health: a registered node enters rotation once its check passes.
     let admitting = Arc::clone(&emulator);
@@ -252,7 +275,11 @@ async fn query_api(AxumState(emulator): AxumState<Arc<Emulator>>, body: Bytes) -
     let request_id = uuid::Uuid::new_v4().to_string();
     let params = query::Params::parse(&body);
     let action = params.optional("Action").unwrap_or_default().to_owned();
-    match api::handle(&emulator, &params).await {
+    let answer = match emulator.throttled(&action, &params) {
+        Some(refused) => Err(refused),
+        None => api::handle(&emulator, &params).await,
+    };
+    match answer {
         Ok(result) => (
             StatusCode::OK,
             [(header::CONTENT_TYPE, "text/xml")],
@@ -307,6 +334,17 @@ async fn ec2_terminate(
     }
 }
 
+/// `POST /emulator/throttle` `{"action": ..., "group": ..., "remaining": N}`: the next `N`
+/// calls of `action` about `group` are answered `Throttling` ("Rate exceeded", HTTP 400), as
+/// Auto Scaling answers a caller over its account's request rate (see [`Emulator::throttled`]).
+async fn throttle(
+    AxumState(emulator): AxumState<Arc<Emulator>>,
+    axum::Json(rule): axum::Json<model::Throttle>,
+) -> Response {
+    emulator.lock().throttles.push(rule);
+    StatusCode::NO_CONTENT.into_response()
+}
+
 /// `POST /emulator/spot-notice` `{"instance_id": ..., "queue_arn": ..., "warning": true}`:
 /// EC2's Spot interruption warning (or, with `"warning": false`, its rebalance
 /// recommendation) for the instance, delivered to the queue as an EventBridge rule would; a
@@ -345,6 +383,7 @@ async fn dump(AxumState(emulator): AxumState<Arc<Emulator>>) -> Response {
         "history": state.history,
         "signals": state.signals,
         "rolling": state.rolling,
+        "throttles": state.throttles,
     });
     axum::Json(body).into_response()
 }

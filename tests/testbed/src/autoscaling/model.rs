@@ -314,6 +314,24 @@ pub struct State {
     pub signals: Vec<Signal>,
     /// Rolling updates, by group.
     pub rolling: BTreeMap<String, Rolling>,
+    /// Calls to answer as throttled, asked for by a test (`POST /emulator/throttle`).
+    pub throttles: Vec<Throttle>,
+}
+
+/// Calls of one action about one group to answer `Throttling` ("Rate exceeded"), as Auto
+/// Scaling answers a caller over its account's rate.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct Throttle {
+    /// The API action (`CompleteLifecycleAction`, `DescribeAutoScalingInstances`, ...).
+    pub action: String,
+    /// The group its calls are about (by `AutoScalingGroupName`, or by the instances asked
+    /// about).
+    pub group: String,
+    /// How many more of its calls to throttle.
+    pub remaining: u32,
+    /// How many it throttled so far.
+    #[serde(default)]
+    pub answered: u32,
 }
 
 /// A CloudFormation resource signal, as the node bootstrap sends it when it joined.
