@@ -126,20 +126,25 @@ async fn wait_drain_started(manager: &Docker, node_id: &str) -> Result<()> {
 /// worker and checks the processor drained it: the node removed from the test bed's swarm
 /// (the log says so), the action completed exactly once. Returns the processor's log.
 async fn one_terminated_and_drained(name: &str, env: &[(&str, &str)]) -> Result<String> {
-    one_terminated_and_drained_then(name, env, async || Ok(())).await
+    one_terminated_and_drained_with(name, env, 600, async |_| Ok(()), async || Ok(())).await
 }
 
-/// [`one_terminated_and_drained`], then `check` while the processor still runs.
-async fn one_terminated_and_drained_then(
+/// [`one_terminated_and_drained`], its hook's heartbeat timeout `hook_timeout` (API
+/// seconds), with `prepare` run on the group before the processor starts, and `check` run
+/// while the processor still runs.
+async fn one_terminated_and_drained_with(
     name: &str,
     env: &[(&str, &str)],
+    hook_timeout: i32,
+    prepare: impl AsyncFnOnce(&Fixture) -> Result<()>,
     check: impl AsyncFnOnce() -> Result<()>,
 ) -> Result<String> {
     let fixture = Fixture::new(name, 1, Some(JOIN)).await?;
     let outcome = async {
+        prepare(&fixture).await?;
         let processor = ProcessorProcess::start(&fixture, env)?;
         fixture
-            .put_hook("drain", TERMINATING, 600, "ABANDON")
+            .put_hook("drain", TERMINATING, hook_timeout, "ABANDON")
             .await?;
         let instance = fixture.wait_in_service(1).await?.remove(0);
         let manager = Testbed::load()?.manager().await?;
@@ -165,65 +170,58 @@ async fn throttled_auto_scaling_calls_are_waited_out_inside_the_step() -> Result
     // Auto Scaling answers "Rate exceeded" to the first calls of this group's drain, as it
     // does to an account over its rate: the processor backs off and tries again within the
     // step; the drain completes once, and no step fails for it.
-    let fixture = Fixture::new("throttled", 1, Some(JOIN)).await?;
-    let outcome = async {
-        for (action, remaining) in [
-            ("DescribeAutoScalingInstances", 2),
-            ("CompleteLifecycleAction", 4),
-        ] {
-            let rule = serde_json::json!({"action": action, "group": fixture.name, "remaining": remaining});
-            let (status, body) = tokio::task::spawn_blocking(move || {
-                testbed::http::post_json(
-                    testbed::autoscaling::addr(),
-                    "/emulator/throttle",
-                    &rule.to_string(),
-                    Duration::from_secs(5),
-                )
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+    let log = one_terminated_and_drained_with(
+        "throttled",
+        &[("METRICS_ADDR", &addr.to_string())],
+        // An hour of API time (a minute here): backing off from four throttled calls takes
+        // seconds, longer than the usual test hook's ten.
+        3600,
+        async |fixture| {
+            for (action, remaining) in [
+                ("DescribeAutoScalingInstances", 2),
+                ("CompleteLifecycleAction", 4),
+            ] {
+                let rule = serde_json::json!({"action": action, "group": fixture.name, "remaining": remaining});
+                let (status, body) = tokio::task::spawn_blocking(move || {
+                    testbed::http::post_json(
+                        testbed::autoscaling::addr(),
+                        "/emulator/throttle",
+                        &rule.to_string(),
+                        Duration::from_secs(5),
+                    )
+                })
+                .await??;
+                ensure!(status == 204, "the emulator refused to throttle: {status} {body}");
+            }
+            Ok(())
+        },
+        async || {
+            let (_, text) = tokio::task::spawn_blocking(move || {
+                testbed::http::get(addr, "/metrics", Duration::from_secs(5))
             })
             .await??;
-            ensure!(status == 204, "the emulator refused to throttle: {status} {body}");
-        }
-        let addr = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
-        let processor = ProcessorProcess::start(&fixture, &[("METRICS_ADDR", &addr.to_string())])?;
-        fixture
-            // An hour of API time (a minute here): backing off from four throttled calls
-            // takes seconds, longer than the usual test hook's ten.
-            .put_hook("drain", TERMINATING, 3600, "ABANDON")
-            .await?;
-        let instance = fixture.wait_in_service(1).await?.remove(0);
-        let manager = Testbed::load()?.manager().await?;
-        workload::wait_joined(&manager, std::slice::from_ref(&instance)).await?;
-        fixture.terminate(&instance).await?;
-        fixture
-            .wait_state(&instance, None, Duration::from_secs(60))
-            .await?;
-        completed_once(&instance).await?;
-        let log = processor.logged();
-        ensure!(!log.contains("step failed"), "a step failed: {log}");
-        let (_, text) = tokio::task::spawn_blocking(move || {
-            testbed::http::get(addr, "/metrics", Duration::from_secs(5))
-        })
-        .await??;
-        for line in [
-            "swarm_lifecycle_calls_total{service=\"Auto Scaling\",api=\"CompleteLifecycleAction\",outcome=\"throttled\"} 4",
-            "swarm_lifecycle_calls_total{service=\"Auto Scaling\",api=\"CompleteLifecycleAction\",outcome=\"ok\"} 1",
-        ] {
-            ensure!(text.lines().any(|l| l == line), "no `{line}` in:\n{text}");
-        }
-        // Its first look was throttled too (the other throttled look may be another test's
-        // processor's, asking about this group's instance once it is gone).
-        let described = "swarm_lifecycle_calls_total{service=\"Auto Scaling\",api=\"DescribeAutoScalingInstances\",outcome=\"throttled\"} ";
-        ensure!(
-            text.lines()
-                .filter_map(|l| l.strip_prefix(described))
-                .any(|count| count.parse::<u64>().is_ok_and(|n| n >= 1)),
-            "no throttled DescribeAutoScalingInstances in:\n{text}"
-        );
-        Ok(())
-    }
-    .await;
-    fixture.remove().await?;
-    outcome
+            for line in [
+                "swarm_lifecycle_calls_total{service=\"Auto Scaling\",api=\"CompleteLifecycleAction\",outcome=\"throttled\"} 4",
+                "swarm_lifecycle_calls_total{service=\"Auto Scaling\",api=\"CompleteLifecycleAction\",outcome=\"ok\"} 1",
+            ] {
+                ensure!(text.lines().any(|l| l == line), "no `{line}` in:\n{text}");
+            }
+            // Its first look was throttled too (the other throttled look may be another test's
+            // processor's, asking about this group's instance once it is gone).
+            let described = "swarm_lifecycle_calls_total{service=\"Auto Scaling\",api=\"DescribeAutoScalingInstances\",outcome=\"throttled\"} ";
+            ensure!(
+                text.lines()
+                    .filter_map(|l| l.strip_prefix(described))
+                    .any(|count| count.parse::<u64>().is_ok_and(|n| n >= 1)),
+                "no throttled DescribeAutoScalingInstances in:\n{text}"
+            );
+            Ok(())
+        },
+    )
+    .await?;
+    ensure!(!log.contains("step failed"), "a step failed: {log}");
+    Ok(())
 }
 
 #[tokio::test]
@@ -231,9 +229,11 @@ async fn serve_answers_on_its_metrics_port_with_what_a_drain_did() -> Result<()>
     // A free port of this machine, for the processor to listen on.
     let addr = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
     let metrics_addr = addr.to_string();
-    one_terminated_and_drained_then(
+    one_terminated_and_drained_with(
         "metrics",
         &[("METRICS_ADDR", &metrics_addr)],
+        600,
+        async |_| Ok(()),
         async || {
             let (status, text) = tokio::task::spawn_blocking(move || {
                 testbed::http::get(addr, "/metrics", Duration::from_secs(5))

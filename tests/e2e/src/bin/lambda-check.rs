@@ -52,8 +52,6 @@ async fn check(fixture: &Fixture) -> Result<()> {
     let instance = fixture.wait_in_service(1).await?.remove(0);
     let manager = bed.manager().await?;
     e2e::workload::wait_joined(&manager, std::slice::from_ref(&instance)).await?;
-    fixture.terminate(&instance).await?;
-    let action = fixture.next_action().await?;
 
     let workspace = e2e::workspace().canonicalize()?;
     let logs = workspace.join("target/debug/e2e-logs");
@@ -111,7 +109,7 @@ async fn check(fixture: &Fixture) -> Result<()> {
         .process_group(0)
         .spawn()
         .context("cannot start `cargo lambda watch`: scripts/setup.sh installs cargo-lambda")?;
-    let outcome = invoke(fixture, &action, &instance, &logs.join("lambda-watch.log")).await;
+    let outcome = invoke(fixture, &instance, &logs.join("lambda-watch.log")).await;
     // cargo execs cargo-lambda in place: SIGTERM to that pid stops its function instances,
     // SIGKILL then stops it for sure; never an unbounded wait.
     for signal in ["-TERM", "-KILL"] {
@@ -131,12 +129,7 @@ async fn check(fixture: &Fixture) -> Result<()> {
     outcome.with_context(|| format!("see {}", logs.join("lambda-watch.log").display()))
 }
 
-async fn invoke(
-    fixture: &Fixture,
-    action: &swarm_aws::event::LifecycleAction,
-    instance: &str,
-    log: &std::path::Path,
-) -> Result<()> {
+async fn invoke(fixture: &Fixture, instance: &str, log: &std::path::Path) -> Result<()> {
     let addr: SocketAddr = ([127, 0, 0, 1], PORT).into();
     e2e::wait::until(
         Duration::from_secs(120),
@@ -183,6 +176,10 @@ async fn invoke(
         })
     })
     .await?;
+    // Terminated only now, the function instance answering: the hook's minute (an hour of
+    // API time) must not run out while a fresh machine builds the function.
+    fixture.terminate(instance).await?;
+    let action = &fixture.next_action().await?;
     let foreign = e2e::fixture::foreign_action();
     let event = serde_json::json!({"Records": [
         record("m-bad", "not json"),
