@@ -18,6 +18,7 @@ use testbed::{Testbed, balancer, docker, layout};
 use crate::demo::Progress;
 use crate::ending::Ending;
 use crate::load::{Load, Sample};
+use crate::manager_count::in_service;
 use crate::rolling::{
     GROUPS, Watched, ensure_service, name, node_names, seconds_since, start_processor, watch,
 };
@@ -279,9 +280,5 @@ fn group_whole(lost: &str) -> Result<bool> {
         .find(|g| g["name"] == group)
         .and_then(|g| g["desired"].as_u64())
         .unwrap_or(0) as usize;
-    let in_service = instances
-        .iter()
-        .filter(|i| i["group"] == group && i["state"] == "InService")
-        .count();
-    Ok(in_service >= desired)
+    Ok(in_service(&state, group) >= desired)
 }
