@@ -8,10 +8,12 @@
 //!   the actions that heal the membership after losses no hook announced;
 //! - [`pki`]: the certificates of the managers' Docker API (mutual TLS);
 //! - [`ids`]: validated newtypes for instance ids, group and hook names, action tokens;
+//! - [`batch`]: reads batched across callers (one Auto Scaling call for many drains);
 //! - [`ports`]: the small traits the processor observes and acts through, and
 //!   [`adapters`]: them over bollard and the AWS SDK; [`error`]: how those calls fail.
 
 pub mod adapters;
+pub mod batch;
 pub mod calls;
 pub mod cluster;
 pub mod drain;

@@ -105,7 +105,7 @@ async fn processor(
             })
         }
     };
-    let mut swarm = DockerSwarm::new(hosts, tls);
+    let mut swarm = DockerSwarm::new(hosts, tls).fresh_for(config.poll_interval);
     if let Some(table) = &config.cluster_table {
         swarm = swarm.with_directory(DynamoStore::new(
             counted_client!(aws_sdk_dynamodb, sdk),

@@ -36,10 +36,9 @@ pub struct Processor<S, H> {
     pub(crate) swarm: S,
     pub(crate) hooks: H,
     config: Config,
-    /// When this process last heartbeated each action (by token).
-    heartbeats: Mutex<HashMap<String, Instant>>,
-    /// When this process first saw each action, for actions that carry no time.
-    first_seen: Mutex<HashMap<String, Instant>>,
+    /// What this process keeps of each drain in flight: by token, or by instance for a Spot
+    /// notice. Forgotten when the drain finishes.
+    drains: Mutex<HashMap<String, InFlight>>,
     /// Demotions one at a time: each is decided on a fresh count of reachable managers, so
     /// two terminating managers never both pass the quorum check on the same stale view. The
     /// membership sweep holds it too.
@@ -50,14 +49,23 @@ pub struct Processor<S, H> {
     pub(crate) sweep_wanted: tokio::sync::Notify,
     /// What it reports.
     metrics: Metrics,
-    /// What each waiting action (by token, or instance for a Spot notice) waits for now.
-    waiting_on: Mutex<HashMap<String, WaitFor>>,
-    /// When each drain found nothing left to wait for (its node's removal was decided).
-    ready_at: Mutex<HashMap<String, Instant>>,
-    /// Auto Scaling's state of each open action (by token) and when it was learnt, from a
+}
+
+/// What this process keeps of one drain in flight.
+#[derive(Debug, Default)]
+struct InFlight {
+    /// When this process first saw it, for actions that carry no time.
+    first_seen: Option<Instant>,
+    /// When this process last heartbeated it.
+    heartbeat: Option<Instant>,
+    /// Auto Scaling's state of the action and when it was learnt, from a
     /// `DescribeAutoScalingInstances` or a heartbeat's answer: read again only when older
     /// than [`Processor::status_ttl`], and always before a completion.
-    statuses: Mutex<HashMap<String, (ActionStatus, Instant)>>,
+    status: Option<(ActionStatus, Instant)>,
+    /// What it waits for now.
+    waiting_on: Option<WaitFor>,
+    /// When it found nothing left to wait for (its node's removal was decided).
+    ready_at: Option<Instant>,
 }
 
 /// How an observation reads Auto Scaling's state of the action.
@@ -76,16 +84,17 @@ impl<S: SwarmNodes, H: LifecycleHooks> Processor<S, H> {
             swarm,
             hooks,
             config,
-            heartbeats: Mutex::new(HashMap::new()),
-            first_seen: Mutex::new(HashMap::new()),
+            drains: Mutex::new(HashMap::new()),
             demotions: tokio::sync::Mutex::new(()),
             known_instances: Mutex::new(HashMap::new()),
             sweep_wanted: tokio::sync::Notify::new(),
             metrics: Metrics::default(),
-            waiting_on: Mutex::new(HashMap::new()),
-            ready_at: Mutex::new(HashMap::new()),
-            statuses: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Reads or changes what this process keeps of the drain under `key`.
+    fn in_flight<T>(&self, key: &str, with: impl FnOnce(&mut InFlight) -> T) -> T {
+        with(lock(&self.drains).entry(key.to_owned()).or_default())
     }
 
     /// How long a learnt action state is used without asking Auto Scaling again: two
@@ -100,13 +109,13 @@ impl<S: SwarmNodes, H: LifecycleHooks> Processor<S, H> {
     async fn status(&self, action: &LifecycleAction, read: Read) -> Result<ActionStatus, Error> {
         let token = action.token.as_str();
         if read == Read::Recent
-            && let Some((status, at)) = lock(&self.statuses).get(token).copied()
+            && let Some((status, at)) = self.in_flight(token, |d| d.status)
             && at.elapsed() < self.status_ttl()
         {
             return Ok(status);
         }
         let status = self.hooks.status(action).await?;
-        lock(&self.statuses).insert(token.to_owned(), (status, Instant::now()));
+        self.in_flight(token, |d| d.status = Some((status, Instant::now())));
         Ok(status)
     }
 
@@ -133,9 +142,10 @@ impl<S: SwarmNodes, H: LifecycleHooks> Processor<S, H> {
         let swarm = self.swarm.observe(&action.instance_id).await?;
         let elapsed = match action.time {
             Some(time) => (Utc::now() - time).to_std().unwrap_or_default(),
-            None => lock(&self.first_seen)
-                .entry(action.token.as_str().to_owned())
-                .or_insert_with(Instant::now)
+            None => self
+                .in_flight(action.token.as_str(), |d| {
+                    *d.first_seen.get_or_insert_with(Instant::now)
+                })
                 .elapsed(),
         };
         Ok(Observation {
@@ -147,9 +157,9 @@ impl<S: SwarmNodes, H: LifecycleHooks> Processor<S, H> {
                 Transition::Terminating => self.config.drain_deadline,
                 Transition::Launching => self.config.launch_deadline,
             },
-            since_heartbeat: lock(&self.heartbeats)
-                .get(action.token.as_str())
-                .map(Instant::elapsed),
+            since_heartbeat: self
+                .in_flight(action.token.as_str(), |d| d.heartbeat)
+                .map(|at| at.elapsed()),
             heartbeat_every: self.config.heartbeat_every,
         })
     }
@@ -211,13 +221,13 @@ impl<S: SwarmNodes, H: LifecycleHooks> Processor<S, H> {
         match step {
             Step::Drain { .. } => metrics.count(&DRAINS_STARTED, &[]),
             Step::Wait { on, .. } => {
-                if lock(&self.waiting_on).insert(key.to_owned(), *on) != Some(*on) {
+                if self.in_flight(key, |d| d.waiting_on.replace(*on)) != Some(*on) {
                     metrics.count(&WAITS, &[on.as_str()]);
                 }
             }
             Step::RemoveNode { forced: true, .. } => metrics.count(&DRAINS_FORCED, &[]),
             Step::RemoveNode { forced: false, .. } => {
-                lock(&self.ready_at).insert(key.to_owned(), decided);
+                self.in_flight(key, |d| d.ready_at = Some(decided));
             }
             Step::Complete { result, forced, .. } => {
                 let transition = subject.transition();
@@ -232,14 +242,14 @@ impl<S: SwarmNodes, H: LifecycleHooks> Processor<S, H> {
                     metrics.count(&ACTIONS_COMPLETED, &[transition, result.as_aws_str()]);
                     metrics.observe(&ACTION_SECONDS, &[transition], elapsed.as_secs_f64());
                 }
-                if let Some(ready) = lock(&self.ready_at).remove(key) {
+                // The drain is over: what was kept of it goes.
+                let finished = lock(&self.drains).remove(key);
+                if let Some(ready) = finished.and_then(|d| d.ready_at) {
                     metrics.observe(&OVERHEAD_SECONDS, &[], ready.elapsed().as_secs_f64());
                 }
-                lock(&self.waiting_on).remove(key);
             }
             Step::Done { .. } => {
-                lock(&self.ready_at).remove(key);
-                lock(&self.waiting_on).remove(key);
+                lock(&self.drains).remove(key);
             }
             Step::Demote { .. } => {}
         }
@@ -273,13 +283,15 @@ impl<S: SwarmNodes, H: LifecycleHooks> Processor<S, H> {
                 if *heartbeat && let Some(action) = action {
                     let answer = self.hooks.heartbeat(action).await?;
                     let now = Instant::now();
-                    lock(&self.heartbeats).insert(action.token.as_str().to_owned(), now);
                     // The answer is Auto Scaling's state of the action, learnt for free.
                     let status = match answer {
                         Answer::Accepted => ActionStatus::Waiting,
                         Answer::NoActiveAction => ActionStatus::Ended,
                     };
-                    lock(&self.statuses).insert(action.token.as_str().to_owned(), (status, now));
+                    self.in_flight(action.token.as_str(), |d| {
+                        d.heartbeat = Some(now);
+                        d.status = Some((status, now));
+                    });
                     tracing::info!(
                         step = "heartbeat",
                         reason,
@@ -352,7 +364,6 @@ impl<S: SwarmNodes, H: LifecycleHooks> Processor<S, H> {
                         "lifecycle action completed"
                     );
                 }
-                self.forget(action);
             }
         }
         Ok(())
@@ -366,15 +377,11 @@ impl<S: SwarmNodes, H: LifecycleHooks> Processor<S, H> {
         budget: Duration,
     ) -> Result<Outcome, Error> {
         let outcome = self.follow(Subject::Action(action), budget).await?;
-        match &outcome {
-            Outcome::Finished(Step::Done { .. }) => self.forget(action),
-            Outcome::Finished(Step::Complete { .. })
-                if action.transition == Transition::Terminating =>
-            {
-                // What the termination leaves (or what happened meanwhile) is the sweep's.
-                self.sweep_wanted.notify_one();
-            }
-            _ => {}
+        if let Outcome::Finished(Step::Complete { .. }) = &outcome
+            && action.transition == Transition::Terminating
+        {
+            // What the termination leaves (or what happened meanwhile) is the sweep's.
+            self.sweep_wanted.notify_one();
         }
         Ok(outcome)
     }
@@ -403,12 +410,6 @@ impl<S: SwarmNodes, H: LifecycleHooks> Processor<S, H> {
                 Step::Demote { .. } | Step::Drain { .. } | Step::RemoveNode { .. } => {}
             }
         }
-    }
-
-    fn forget(&self, action: &LifecycleAction) {
-        lock(&self.heartbeats).remove(action.token.as_str());
-        lock(&self.first_seen).remove(action.token.as_str());
-        lock(&self.statuses).remove(action.token.as_str());
     }
 }
 

@@ -4,10 +4,13 @@ use std::collections::HashMap;
 
 use aws_sdk_autoscaling::Client;
 use aws_sdk_autoscaling::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_autoscaling::types::AutoScalingInstanceDetails;
+
+use crate::batch::Batched;
 
 use crate::drain::{ActionResult, ActionStatus};
 use crate::error::Error;
-use crate::event::{LifecycleAction, Transition};
+use crate::event::LifecycleAction;
 use crate::ids::{GroupName, InstanceId};
 use crate::ports::{Answer, Groups, LifecycleHooks};
 use crate::sweep::GroupMember;
@@ -18,12 +21,40 @@ const INSTANCES_PER_CALL: usize = 50;
 /// Auto Scaling through the SDK (its endpoint from the standard settings).
 pub struct AutoScalingHooks {
     client: Client,
+    /// The instances' lifecycle states, read for every drain that asks at once in one call.
+    states: Batched<InstanceId, String>,
 }
 
 impl AutoScalingHooks {
     /// An adapter over `client`.
     pub fn new(client: Client) -> Self {
-        Self { client }
+        Self {
+            client,
+            states: Batched::default(),
+        }
+    }
+
+    /// What Auto Scaling says of each of `instance_ids` (those in no group are not in the
+    /// answer), 50 to a call.
+    async fn describe(
+        &self,
+        instance_ids: &[InstanceId],
+    ) -> Result<Vec<AutoScalingInstanceDetails>, Error> {
+        let mut described = Vec::new();
+        for chunk in instance_ids.chunks(INSTANCES_PER_CALL) {
+            let answer = self
+                .client
+                .describe_auto_scaling_instances()
+                .set_instance_ids(Some(
+                    chunk.iter().map(|id| id.as_str().to_owned()).collect(),
+                ))
+                .max_records(INSTANCES_PER_CALL as i32)
+                .send()
+                .await
+                .map_err(|e| failed("DescribeAutoScalingInstances", e))?;
+            described.extend(answer.auto_scaling_instances.unwrap_or_default());
+        }
+        Ok(described)
     }
 }
 
@@ -50,26 +81,23 @@ where
 
 impl LifecycleHooks for AutoScalingHooks {
     async fn status(&self, action: &LifecycleAction) -> Result<ActionStatus, Error> {
-        let answer = self
-            .client
-            .describe_auto_scaling_instances()
-            .instance_ids(action.instance_id.as_str())
-            .send()
-            .await
-            .map_err(|e| failed("DescribeAutoScalingInstances", e))?;
-        let waiting_in = match action.transition {
-            Transition::Launching => "Pending:Wait",
-            Transition::Terminating => "Terminating:Wait",
-        };
-        let state = answer
-            .auto_scaling_instances()
-            .first()
-            .and_then(|i| i.lifecycle_state());
-        Ok(if state == Some(waiting_in) {
-            ActionStatus::Waiting
-        } else {
-            ActionStatus::Ended
-        })
+        let state = self
+            .states
+            .get(action.instance_id.clone(), |ids| async move {
+                let described = self.describe(&ids).await?;
+                Ok(described
+                    .iter()
+                    .filter_map(|i| {
+                        let id = InstanceId::try_from(i.instance_id()?).ok()?;
+                        Some((id, i.lifecycle_state()?.to_owned()))
+                    })
+                    .collect())
+            })
+            .await?;
+        Ok(ActionStatus::of_lifecycle_state(
+            action.transition,
+            state.as_deref(),
+        ))
     }
 
     async fn complete(
@@ -160,32 +188,17 @@ impl Groups for AutoScalingHooks {
         &self,
         instance_ids: &[InstanceId],
     ) -> Result<HashMap<InstanceId, GroupName>, Error> {
-        let mut groups = HashMap::new();
-        for chunk in instance_ids.chunks(INSTANCES_PER_CALL) {
-            let answer = self
-                .client
-                .describe_auto_scaling_instances()
-                .set_instance_ids(Some(
-                    chunk.iter().map(|id| id.as_str().to_owned()).collect(),
+        Ok(self
+            .describe(instance_ids)
+            .await?
+            .iter()
+            .filter_map(|instance| {
+                Some((
+                    InstanceId::try_from(instance.instance_id()?).ok()?,
+                    GroupName::try_from(instance.auto_scaling_group_name()?).ok()?,
                 ))
-                .max_records(INSTANCES_PER_CALL as i32)
-                .send()
-                .await
-                .map_err(|e| failed("DescribeAutoScalingInstances", e))?;
-            for instance in answer.auto_scaling_instances() {
-                if let (Some(id), Some(group)) = (
-                    instance
-                        .instance_id()
-                        .and_then(|id| InstanceId::try_from(id).ok()),
-                    instance
-                        .auto_scaling_group_name()
-                        .and_then(|g| GroupName::try_from(g).ok()),
-                ) {
-                    groups.insert(id, group);
-                }
-            }
-        }
-        Ok(groups)
+            })
+            .collect())
     }
 
     async fn set_unhealthy(&self, instance_id: &InstanceId) -> Result<(), Error> {

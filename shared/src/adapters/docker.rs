@@ -4,25 +4,31 @@
 //! mutual TLS). Every call goes to the first one that answers as a manager of the swarm and is
 //! not the node being acted on (a manager being demoted or removed cannot be asked to do it
 //! to itself, and soon will not answer); an endpoint that does not answer within a second or
-//! two is passed over.
+//! two is passed over. The manager found is then used as it is, over its long-lived
+//! connection, with no probe before each call: the managers are probed again only when a call
+//! to it fails in a way another manager may not.
+//!
+//! Every drain and the membership sweep read the swarm from one [`Snapshot`], refreshed by
+//! one reader while anyone waits (four list calls, whatever the number of drains), and read
+//! again after every change this process makes.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Mutex;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use bollard::Docker;
-use bollard::models::{
-    LocalNodeState, Node, NodeSpec, NodeSpecAvailabilityEnum, NodeSpecRoleEnum, Task,
-};
+use bollard::models::{LocalNodeState, Node, NodeSpec, NodeSpecAvailabilityEnum, NodeSpecRoleEnum};
 use bollard::query_parameters::{DeleteNodeOptions, ListTasksOptions, UpdateNodeOptions};
 use chrono::Utc;
 
 use super::dynamodb::DynamoStore;
 use crate::calls::{self, Outcome};
 use crate::cluster::{ClusterRecord, SWARM_PORT};
+use crate::drain::SwarmView;
 use crate::drain::read;
-use crate::drain::{ServiceFacts, ServiceMode, SwarmView, TaskFacts};
+use crate::drain::snapshot::{Snapshot, drained_nodes};
 use crate::error::Error;
 use crate::ids::InstanceId;
 use crate::ports::{ClusterStore, SwarmNodes};
@@ -36,6 +42,11 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 const CALL_TIMEOUT_SECS: u64 = 30;
 /// Tries of a node update answered "update out of sequence" (someone else updated it).
 const UPDATE_TRIES: usize = 5;
+/// How long a call to the manager that answered last may take before the managers are
+/// probed again: a manager lost with its instance drops packets rather than refusing.
+const KNOWN_MANAGER_TIMEOUT: Duration = Duration::from_secs(10);
+/// How old a snapshot may be, by default, for a drain to decide on it: the processor's poll.
+const FRESH_FOR: Duration = Duration::from_millis(100);
 
 /// Client certificate, key and CA for `tcp://` endpoints: Docker's `DOCKER_CERT_PATH`
 /// convention (`ca.pem`, `cert.pem`, `key.pem` in one directory).
@@ -55,13 +66,37 @@ pub struct DockerSwarm {
     directory: Option<DynamoStore>,
     /// Connected clients by endpoint (a client is cheap to keep, its pool reused).
     clients: Mutex<HashMap<String, Docker>>,
-    /// The endpoint that answered last: tried first, so a dead manager costs its probe
-    /// timeout once, not on every call.
-    preferred: Mutex<Option<String>>,
+    /// The manager that answered last (its endpoint and node id): used without a probe, and
+    /// probed first when the managers are probed again, so a dead manager costs its timeout
+    /// once, not on every call.
+    preferred: Mutex<Option<Manager>>,
     /// The swarm acted on: the recorded one, or else the first a manager answered for. A
     /// manager of another swarm is never used: there, every node would look absent, and an
     /// action would be completed with nothing drained.
     swarm_id: Mutex<Option<String>>,
+    /// The last snapshot, behind the lock its one reader holds while it reads the next.
+    snapshot: tokio::sync::Mutex<Option<Taken>>,
+    /// Changes this process made to the swarm: a snapshot read before the last one is stale.
+    changes: AtomicU64,
+    /// How old a snapshot may be for a drain to decide on it.
+    fresh_for: Duration,
+}
+
+/// A manager found by a probe.
+#[derive(Debug, Clone)]
+struct Manager {
+    endpoint: String,
+    /// Its swarm node id: a call about that node goes to another manager.
+    node_id: Option<String>,
+}
+
+/// A snapshot and when it was taken.
+struct Taken {
+    snapshot: Arc<Snapshot>,
+    /// When its reading started.
+    started: Instant,
+    /// The count of this process's changes when it started.
+    changes: u64,
 }
 
 impl DockerSwarm {
@@ -74,7 +109,17 @@ impl DockerSwarm {
             clients: Mutex::new(HashMap::new()),
             preferred: Mutex::new(None),
             swarm_id: Mutex::new(None),
+            snapshot: tokio::sync::Mutex::new(None),
+            changes: AtomicU64::new(0),
+            fresh_for: FRESH_FOR,
         }
+    }
+
+    /// How old a snapshot may be for a drain to decide on it (the processor's poll interval;
+    /// 100 ms if not set).
+    pub fn fresh_for(mut self, fresh_for: Duration) -> Self {
+        self.fresh_for = fresh_for;
+        self
     }
 
     /// Also finds the managers in the cluster record (`tcp://address:2376`, the managers'
@@ -166,15 +211,18 @@ impl DockerSwarm {
         exclude: Option<&str>,
         tried: &mut Vec<String>,
     ) -> Option<Docker> {
-        let preferred = lock(&self.preferred).clone();
+        let preferred = lock(&self.preferred).clone().map(|m| m.endpoint);
         let endpoints = lock(&self.endpoints).clone();
         let order = preferred
             .iter()
             .chain(endpoints.iter().filter(|e| Some(*e) != preferred.as_ref()));
         for endpoint in order {
             match self.probe(endpoint, exclude).await {
-                Ok(client) => {
-                    *lock(&self.preferred) = Some(endpoint.clone());
+                Ok((client, node_id)) => {
+                    *lock(&self.preferred) = Some(Manager {
+                        endpoint: endpoint.clone(),
+                        node_id,
+                    });
                     return Some(client);
                 }
                 Err(why) => tried.push(format!("{endpoint}: {why}")),
@@ -183,8 +231,133 @@ impl DockerSwarm {
         None
     }
 
-    /// A client of `endpoint` if it answers as a manager of the swarm and is not `exclude`.
-    async fn probe(&self, endpoint: &str, exclude: Option<&str>) -> Result<Docker, String> {
+    /// The manager that answered last, unless it is `exclude`: asked without a probe.
+    fn known_manager(&self, exclude: Option<&str>) -> Option<Docker> {
+        let known = lock(&self.preferred).clone()?;
+        if exclude.is_some() && known.node_id.as_deref() == exclude {
+            return None;
+        }
+        self.client(&known.endpoint).ok()
+    }
+
+    /// One Engine API call (`call` names it in errors) through a manager other than
+    /// `exclude`: the one that answered last, as it is; when that fails in a way another
+    /// manager may not (no answer, not a manager any more), the managers are probed again and
+    /// the call is made once more through the one found.
+    async fn call<T, F, Fut>(
+        &self,
+        exclude: Option<&str>,
+        call: &'static str,
+        request: F,
+    ) -> Result<T, Error>
+    where
+        F: Fn(Docker) -> Fut,
+        Fut: Future<Output = Result<T, bollard::errors::Error>>,
+    {
+        if let Some(client) = self.known_manager(exclude) {
+            match tokio::time::timeout(KNOWN_MANAGER_TIMEOUT, request(client)).await {
+                Ok(Ok(value)) => return Ok(value),
+                Ok(Err(source)) if !read::another_manager_may_answer(&source) => {
+                    return Err(Error::Docker { call, source });
+                }
+                Ok(Err(error)) => {
+                    tracing::info!(call, %error, "the manager failed: looking for one again");
+                }
+                Err(_) => tracing::info!(
+                    call,
+                    timeout = ?KNOWN_MANAGER_TIMEOUT,
+                    "the manager did not answer: looking for one again"
+                ),
+            }
+            lock(&self.preferred).take();
+        }
+        let client = self.manager(exclude).await?;
+        request(client)
+            .await
+            .map_err(|source| Error::Docker { call, source })
+    }
+
+    /// The swarm as it stands: the last snapshot if it is fresh (started within
+    /// [`DockerSwarm::fresh_for`] of this ask, and no change made by this process since),
+    /// else a new one. One reader at a time: whoever waited for it takes what it read.
+    async fn snapshot(&self) -> Result<Arc<Snapshot>, Error> {
+        let asked = Instant::now();
+        let mut slot = self.snapshot.lock().await;
+        let changes = self.changes.load(Ordering::SeqCst);
+        if let Some(taken) = slot.as_ref()
+            && taken.changes == changes
+            && taken.started + self.fresh_for >= asked
+        {
+            return Ok(taken.snapshot.clone());
+        }
+        let started = Instant::now();
+        let snapshot = Arc::new(self.read_snapshot().await?);
+        *slot = Some(Taken {
+            snapshot: snapshot.clone(),
+            started,
+            changes,
+        });
+        Ok(snapshot)
+    }
+
+    /// Reads a snapshot: the nodes, services and running tasks at once, then every task of
+    /// the drained nodes.
+    async fn read_snapshot(&self) -> Result<Snapshot, Error> {
+        let read_at = Utc::now();
+        let (nodes, services, running) = tokio::try_join!(
+            self.list_nodes(None),
+            self.call(None, "list services", |m| async move {
+                counted("GET /services", m.list_services(None)).await
+            }),
+            self.list_tasks(&[("desired-state", "running")]),
+        )?;
+        let drained = drained_nodes(&nodes);
+        let on_drained = if drained.is_empty() {
+            Vec::new()
+        } else {
+            let pairs: Vec<(&str, &str)> = drained.iter().map(|id| ("node", id.as_str())).collect();
+            self.list_tasks(&pairs).await?
+        };
+        Ok(Snapshot {
+            nodes,
+            services,
+            running,
+            on_drained,
+            read_at,
+        })
+    }
+
+    /// Every node of the swarm, through a manager other than `exclude`.
+    async fn list_nodes(&self, exclude: Option<&str>) -> Result<Vec<Node>, Error> {
+        self.call(exclude, "list nodes", |m| async move {
+            counted("GET /nodes", m.list_nodes(None)).await
+        })
+        .await
+    }
+
+    /// The tasks that match every filter key (and any value of a key).
+    async fn list_tasks(
+        &self,
+        pairs: &[(&str, &str)],
+    ) -> Result<Vec<bollard::models::Task>, Error> {
+        self.call(None, "list tasks", |m| async move {
+            counted("GET /tasks", m.list_tasks(filters(pairs))).await
+        })
+        .await
+    }
+
+    /// Counts a change this process made to the swarm: snapshots read before it are stale.
+    fn changed_by_us(&self) {
+        self.changes.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// A client of `endpoint` and its node id, if it answers as a manager of the swarm and
+    /// is not `exclude`.
+    async fn probe(
+        &self,
+        endpoint: &str,
+        exclude: Option<&str>,
+    ) -> Result<(Docker, Option<String>), String> {
         let client = self.client(endpoint).map_err(|e| e.to_string())?;
         let info =
             match tokio::time::timeout(PROBE_TIMEOUT, counted("GET /info", client.info())).await {
@@ -219,7 +392,7 @@ impl DockerSwarm {
             }
             _ => {}
         }
-        Ok(client)
+        Ok((client, swarm.node_id))
     }
 
     /// Updates a node's spec with `change`, carrying its version, reading it again when the
@@ -229,35 +402,40 @@ impl DockerSwarm {
         node_id: &str,
         change: impl Fn(&mut NodeSpec),
     ) -> Result<(), Error> {
-        let manager = self.manager(Some(node_id)).await?;
+        let exclude = Some(node_id);
         let mut tries = 0;
         loop {
             tries += 1;
-            let node = counted("GET /nodes/ID", manager.inspect_node(node_id))
-                .await
-                .map_err(|source| Error::Docker {
-                    call: "inspect node",
-                    source,
-                })?;
+            let node = self
+                .call(exclude, "inspect node", |m| async move {
+                    counted("GET /nodes/ID", m.inspect_node(node_id)).await
+                })
+                .await?;
             let version = node.version.and_then(|v| v.index).unwrap_or_default();
             let mut spec = node.spec.unwrap_or_default();
             change(&mut spec);
-            match counted(
-                "POST /nodes/ID/update",
-                manager.update_node(
-                    node_id,
-                    spec,
-                    UpdateNodeOptions {
-                        version: version as i64,
-                    },
-                ),
-            )
-            .await
-            {
-                Ok(()) => return Ok(()),
-                Err(error)
-                    if tries < UPDATE_TRIES
-                        && error.to_string().contains("update out of sequence") =>
+            let updated = self
+                .call(exclude, "update node", |m| {
+                    let spec = spec.clone();
+                    async move {
+                        let options = UpdateNodeOptions {
+                            version: version as i64,
+                        };
+                        counted(
+                            "POST /nodes/ID/update",
+                            m.update_node(node_id, spec, options),
+                        )
+                        .await
+                    }
+                })
+                .await;
+            match updated {
+                Ok(()) => {
+                    self.changed_by_us();
+                    return Ok(());
+                }
+                Err(Error::Docker { source, .. })
+                    if tries < UPDATE_TRIES && read::out_of_sequence(&source) =>
                 {
                     tracing::debug!(
                         node_id,
@@ -265,12 +443,7 @@ impl DockerSwarm {
                         "update out of sequence: reading the node again"
                     );
                 }
-                Err(source) => {
-                    return Err(Error::Docker {
-                        call: "update node",
-                        source,
-                    });
-                }
+                Err(error) => return Err(error),
             }
         }
     }
@@ -294,16 +467,6 @@ async fn counted<T>(
     result
 }
 
-/// Every node of the swarm, through `manager`.
-async fn list_nodes(manager: &Docker) -> Result<Vec<Node>, Error> {
-    counted("GET /nodes", manager.list_nodes(None))
-        .await
-        .map_err(|source| Error::Docker {
-            call: "list nodes",
-            source,
-        })
-}
-
 fn filters(pairs: &[(&str, &str)]) -> Option<ListTasksOptions> {
     let mut map: HashMap<String, Vec<String>> = HashMap::new();
     for (key, value) in pairs {
@@ -314,102 +477,9 @@ fn filters(pairs: &[(&str, &str)]) -> Option<ListTasksOptions> {
     Some(ListTasksOptions { filters: Some(map) })
 }
 
-impl DockerSwarm {
-    /// The services of `tasks`, by id, with where their tasks run now.
-    async fn services(
-        &self,
-        manager: &Docker,
-        node_id: &str,
-        tasks: &[Task],
-    ) -> Result<BTreeMap<String, ServiceFacts>, Error> {
-        let ids: HashSet<&str> = tasks
-            .iter()
-            .filter_map(|t| t.service_id.as_deref())
-            .collect();
-        let mut services = BTreeMap::new();
-        for id in ids {
-            let service = match counted("GET /services/ID", manager.inspect_service(id, None)).await
-            {
-                Ok(service) => service,
-                // Removed meanwhile: nothing to bring back.
-                Err(bollard::errors::Error::DockerResponseServerError {
-                    status_code: 404, ..
-                }) => continue,
-                Err(source) => {
-                    return Err(Error::Docker {
-                        call: "inspect service",
-                        source,
-                    });
-                }
-            };
-            let spec = service.spec.unwrap_or_default();
-            let mode = read::service_mode(&spec);
-            let (running_elsewhere, unplaceable) = if matches!(mode, ServiceMode::Replicated { .. })
-            {
-                let current = counted(
-                    "GET /tasks",
-                    manager.list_tasks(filters(&[("service", id), ("desired-state", "running")])),
-                )
-                .await
-                .map_err(|source| Error::Docker {
-                    call: "list tasks",
-                    source,
-                })?;
-                (
-                    read::running_elsewhere(&current, node_id),
-                    read::unplaceable(&current),
-                )
-            } else {
-                (0, None)
-            };
-            services.insert(
-                id.to_owned(),
-                ServiceFacts {
-                    name: spec.name.unwrap_or_else(|| id.to_owned()),
-                    mode,
-                    running_elsewhere,
-                    unplaceable,
-                },
-            );
-        }
-        Ok(services)
-    }
-}
-
 impl SwarmNodes for DockerSwarm {
     async fn observe(&self, instance_id: &InstanceId) -> Result<SwarmView, Error> {
-        let manager = self.manager(None).await?;
-        let nodes = list_nodes(&manager).await?;
-        let (mut view, node) = read::swarm_view(&nodes, instance_id, Utc::now());
-        let Some(node_facts) = node else {
-            return Ok(view);
-        };
-        let tasks = counted(
-            "GET /tasks",
-            manager.list_tasks(filters(&[("node", &node_facts.id)])),
-        )
-        .await
-        .map_err(|source| Error::Docker {
-            call: "list tasks",
-            source,
-        })?;
-        let services = self.services(&manager, &node_facts.id, &tasks).await?;
-        let name_of = |service_id: &str| {
-            services
-                .get(service_id)
-                .map_or_else(|| service_id.to_owned(), |s| s.name.clone())
-        };
-        view.tasks_on_node = tasks
-            .iter()
-            .filter(|t| read::occupies(t))
-            .map(|t| TaskFacts {
-                id: t.id.clone().unwrap_or_default(),
-                service: name_of(t.service_id.as_deref().unwrap_or_default()),
-            })
-            .collect();
-        view.services = services.into_values().collect();
-        view.node = Some(node_facts);
-        Ok(view)
+        Ok(self.snapshot().await?.view(instance_id))
     }
 
     async fn demote(&self, node_id: &str) -> Result<(), Error> {
@@ -425,36 +495,38 @@ impl SwarmNodes for DockerSwarm {
     }
 
     async fn remove(&self, node_id: &str) -> Result<(), Error> {
-        let manager = self.manager(Some(node_id)).await?;
+        let exclude = Some(node_id);
         // Its address, to forget it in the cluster record once it is gone: a manager's
         // address there would send later joins and lookups to a dead machine.
-        let address = counted("GET /nodes/ID", manager.inspect_node(node_id))
+        let address = self
+            .call(exclude, "inspect node", |m| async move {
+                counted("GET /nodes/ID", m.inspect_node(node_id)).await
+            })
             .await
             .ok()
             .and_then(|n| n.status?.addr);
         // Forced: the node is drained (no tasks) but its daemon may still be up, as the
-        // instance waits in Terminating:Wait until the hook completes.
-        match counted(
-            "DELETE /nodes/ID",
-            manager.delete_node(node_id, Some(DeleteNodeOptions { force: true })),
-        )
-        .await
-        {
-            Ok(())
-            | Err(bollard::errors::Error::DockerResponseServerError {
-                status_code: 404, ..
-            }) => {}
-            Err(source) => {
-                return Err(Error::Docker {
-                    call: "remove node",
-                    source,
-                });
+        // instance waits in Terminating:Wait until the hook completes. One already gone
+        // (404) is removed.
+        self.call(exclude, "remove node", |m| async move {
+            match counted(
+                "DELETE /nodes/ID",
+                m.delete_node(node_id, Some(DeleteNodeOptions { force: true })),
+            )
+            .await
+            {
+                Err(bollard::errors::Error::DockerResponseServerError {
+                    status_code: 404, ..
+                }) => Ok(()),
+                other => other,
             }
-        }
+        })
+        .await?;
+        self.changed_by_us();
         // An address is forgotten only while no other node has it: a terminated instance's
         // private address may already belong to its replacement.
         let taken = match &address {
-            Some(address) => list_nodes(&manager).await?.iter().any(|n| {
+            Some(address) => self.list_nodes(exclude).await?.iter().any(|n| {
                 n.id.as_deref() != Some(node_id)
                     && n.status.as_ref().and_then(|s| s.addr.as_deref()) == Some(address)
             }),
@@ -463,6 +535,12 @@ impl SwarmNodes for DockerSwarm {
         if let Some(address) = address.filter(|_| !taken) {
             let endpoint = format!("tcp://{address}:{MANAGER_TLS_PORT}");
             lock(&self.endpoints).retain(|e| *e != endpoint);
+            {
+                let mut preferred = lock(&self.preferred);
+                if preferred.as_ref().is_some_and(|m| m.endpoint == endpoint) {
+                    *preferred = None;
+                }
+            }
             if let Some(directory) = &self.directory {
                 directory
                     .remove_manager(&format!("{address}:{SWARM_PORT}"))
@@ -473,12 +551,7 @@ impl SwarmNodes for DockerSwarm {
     }
 
     async fn members(&self) -> Result<Vec<SweepNode>, Error> {
-        let nodes = list_nodes(&self.manager(None).await?).await?;
-        let now = Utc::now();
-        Ok(nodes
-            .iter()
-            .map(|node| read::sweep_node(node, now))
-            .collect())
+        Ok(self.snapshot().await?.members())
     }
 
     async fn changed(&self, at_most: Duration) {

@@ -6,11 +6,13 @@
 //! call re-reads the world, so a step may run twice, a message may come twice, a processor
 //! may die and another pick up, and the next decision is still right. The adapters that
 //! observe and act live in [`crate::adapters`]; the processor loop in `functions/lifecycle`.
-//! What the Engine API's payloads mean is read in [`read`], pure, so the adapter only fetches.
+//! What the Engine API's payloads mean is read in [`read`], pure, so the adapter only fetches;
+//! the one reading of the whole swarm that every drain decides on is a [`snapshot::Snapshot`].
 
 mod decide;
 mod observation;
 pub mod read;
+pub mod snapshot;
 
 pub use decide::{ActionResult, Step, WaitFor, decide};
 pub use observation::{

@@ -14,6 +14,30 @@ pub enum ActionStatus {
     Ended,
 }
 
+impl ActionStatus {
+    /// The action's state from the instance's lifecycle state as Auto Scaling describes it
+    /// (`None`: the instance is in no group any more): open while the instance waits on the
+    /// hook of `transition`.
+    ///
+    /// ```
+    /// use swarm_aws::drain::ActionStatus;
+    /// use swarm_aws::event::Transition;
+    /// let open = ActionStatus::of_lifecycle_state(Transition::Terminating, Some("Terminating:Wait"));
+    /// assert_eq!(open, ActionStatus::Waiting);
+    /// ```
+    pub fn of_lifecycle_state(transition: Transition, state: Option<&str>) -> Self {
+        let waiting_in = match transition {
+            Transition::Launching => "Pending:Wait",
+            Transition::Terminating => "Terminating:Wait",
+        };
+        if state == Some(waiting_in) {
+            Self::Waiting
+        } else {
+            Self::Ended
+        }
+    }
+}
+
 /// A swarm node's role.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NodeRole {

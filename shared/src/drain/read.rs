@@ -99,6 +99,25 @@ pub fn sweep_node(node: &Node, now: DateTime<Utc>) -> SweepNode {
     }
 }
 
+/// Whether another manager may answer a call that failed so: no answer at all (connection,
+/// timeout), or 503, which a manager answers when it is a manager no longer or has lost its
+/// leader. Any other answer (not found, conflict, bad request) would be the same everywhere.
+pub fn another_manager_may_answer(error: &bollard::errors::Error) -> bool {
+    use bollard::errors::Error as E;
+    match error {
+        E::DockerResponseServerError { status_code, .. } => *status_code == 503,
+        E::JsonDataError { .. } | E::JsonSerdeError { .. } => false,
+        _ => true,
+    }
+}
+
+/// Whether a node update was refused because the node changed since it was read (another
+/// update came first): read it again and retry.
+pub fn out_of_sequence(error: &bollard::errors::Error) -> bool {
+    matches!(error, bollard::errors::Error::DockerResponseServerError { message, .. }
+        if message.contains("update out of sequence"))
+}
+
 /// A task that occupies its node: assigned and not yet stopped.
 pub fn occupies(task: &Task) -> bool {
     matches!(
@@ -128,9 +147,9 @@ pub fn service_mode(spec: &ServiceSpec) -> ServiceMode {
 
 /// How many of a service's `tasks` (those it wants running) run on a node other than
 /// `node_id`.
-pub fn running_elsewhere(tasks: &[Task], node_id: &str) -> u64 {
+pub fn running_elsewhere<'a>(tasks: impl IntoIterator<Item = &'a Task>, node_id: &str) -> u64 {
     tasks
-        .iter()
+        .into_iter()
         .filter(|t| t.node_id.as_deref() != Some(node_id))
         .filter(|t| t.status.as_ref().and_then(|s| s.state) == Some(TaskState::RUNNING))
         .count() as u64
@@ -139,9 +158,9 @@ pub fn running_elsewhere(tasks: &[Task], node_id: &str) -> u64 {
 /// Why a service's task cannot be placed, if one is pending for want of a suitable node
 /// (placement constraints, `max_replicas_per_node`, resources): it will not run elsewhere
 /// until the operator changes something.
-pub fn unplaceable(tasks: &[Task]) -> Option<String> {
+pub fn unplaceable<'a>(tasks: impl IntoIterator<Item = &'a Task>) -> Option<String> {
     tasks
-        .iter()
+        .into_iter()
         .filter(|t| t.status.as_ref().and_then(|s| s.state) == Some(TaskState::PENDING))
         .filter_map(|t| t.status.as_ref().and_then(|s| s.err.clone()))
         .find(|err| err.contains("no suitable node"))
@@ -294,6 +313,45 @@ mod tests {
             let read = task(&format!(r#"{{"ID":"t1","Status":{{"State":"{state}"}}}}"#));
             assert_eq!(occupies(&read), occupies_it, "{state}");
         }
+    }
+
+    #[test]
+    fn a_call_goes_to_another_manager_only_when_another_may_answer_differently() {
+        use bollard::errors::Error as E;
+        let server = |status_code: u16, message: &str| E::DockerResponseServerError {
+            status_code,
+            message: message.to_owned(),
+        };
+        for (error, another) in [
+            (server(503, "This node is not a swarm manager."), true),
+            (
+                server(
+                    503,
+                    "rpc error: code = Unknown desc = The swarm does not have a leader",
+                ),
+                true,
+            ),
+            (E::RequestTimeoutError, true),
+            (
+                E::IOError {
+                    err: std::io::Error::from(std::io::ErrorKind::ConnectionRefused),
+                },
+                true,
+            ),
+            (server(404, "node xyz not found"), false),
+            (server(500, "update out of sequence"), false),
+            (server(400, "invalid filter"), false),
+        ] {
+            assert_eq!(another_manager_may_answer(&error), another, "{error}");
+        }
+        assert!(out_of_sequence(&server(
+            500,
+            "rpc error: code = Unknown desc = update out of sequence"
+        )));
+        assert!(!out_of_sequence(&server(
+            503,
+            "This node is not a swarm manager."
+        )));
     }
 
     #[test]

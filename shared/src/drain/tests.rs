@@ -582,3 +582,30 @@ fn each_wait_says_what_kind_of_thing_it_waits_for() {
     assert_eq!(on(launching), Some(WaitFor::Join));
     assert_eq!(WaitFor::Quorum.as_str(), "quorum");
 }
+
+#[test]
+fn an_action_is_open_only_while_its_instance_waits_on_the_hook_of_its_transition() {
+    use Transition::{Launching, Terminating};
+    for (transition, state, expected) in [
+        (Terminating, Some("Terminating:Wait"), ActionStatus::Waiting),
+        (
+            Terminating,
+            Some("Terminating:Proceed"),
+            ActionStatus::Ended,
+        ),
+        (Terminating, Some("Terminated"), ActionStatus::Ended),
+        (Terminating, Some("InService"), ActionStatus::Ended),
+        (Terminating, Some("Pending:Wait"), ActionStatus::Ended),
+        (Terminating, None, ActionStatus::Ended),
+        (Launching, Some("Pending:Wait"), ActionStatus::Waiting),
+        (Launching, Some("Pending:Proceed"), ActionStatus::Ended),
+        (Launching, Some("InService"), ActionStatus::Ended),
+        (Launching, None, ActionStatus::Ended),
+    ] {
+        assert_eq!(
+            ActionStatus::of_lifecycle_state(transition, state),
+            expected,
+            "{transition:?} {state:?}"
+        );
+    }
+}
