@@ -21,6 +21,7 @@ use std::time::Duration;
 
 use bootstrap::BootstrapError;
 use bootstrap::decide::Role;
+use bootstrap::retry::patiently;
 use bootstrap::run::{Identity, Stores, run};
 use bootstrap::tls::{SecretIds, provision};
 use swarm_aws::adapters::dynamodb::DynamoStore;
@@ -67,6 +68,9 @@ fn optional(var: &'static str) -> Option<String> {
     std::env::var(var).ok().filter(|v| !v.trim().is_empty())
 }
 
+/// How long instance metadata is read again when it does not answer.
+const METADATA_PATIENCE: Duration = Duration::from_secs(120);
+
 /// Who this instance is, from instance metadata and `NODE_ROLE`.
 async fn identity() -> Result<Identity, BootstrapError> {
     let role = match setting("NODE_ROLE")?.as_str() {
@@ -85,9 +89,11 @@ async fn identity() -> Result<Identity, BootstrapError> {
         .read_timeout(Duration::from_secs(5))
         .max_attempts(5)
         .build();
+    // And when a read fails even so, it is read again for two minutes: nothing can go on
+    // without it (seen here with 50 instances booting at once on two cores).
     let read = |what: &'static str| {
         let imds = imds.clone();
-        async move {
+        patiently(METADATA_PATIENCE, async move || {
             imds.get(what)
                 .await
                 .map(String::from)
@@ -95,7 +101,7 @@ async fn identity() -> Result<Identity, BootstrapError> {
                     what,
                     source: Box::new(source),
                 })
-        }
+        })
     };
     Ok(Identity {
         instance_id: read("/latest/meta-data/instance-id").await?,

@@ -47,6 +47,27 @@ pub async fn retrying<T>(
     Ok(Rounds::OutOfTime(last_error))
 }
 
+/// Runs `read` until it answers or `patience` has passed, a pause between tries: for a read
+/// nothing can go on without that may fail for a moment at boot (instance metadata, whose
+/// connection can time out while the instance is at its busiest), and answers the same when
+/// it answers at all.
+pub async fn patiently<T>(
+    patience: Duration,
+    mut read: impl AsyncFnMut() -> Result<T, BootstrapError>,
+) -> Result<T, BootstrapError> {
+    let started = Instant::now();
+    loop {
+        match read().await {
+            Ok(value) => return Ok(value),
+            Err(error) if started.elapsed() < patience => {
+                tracing::warn!(step = "retry", error = %error, cause = std::error::Error::source(&error).map(ToString::to_string), "cannot read it yet: retrying");
+                tokio::time::sleep(PAUSE).await;
+            }
+            Err(error) => return Err(error),
+        }
+    }
+}
+
 /// Whether a failed call is worth another round: any call to AWS or the engine, not a record
 /// this code cannot read or a certificate it cannot make, which fail the same way again.
 fn retried(error: &Error) -> bool {
@@ -86,6 +107,39 @@ mod tests {
             panic!("{outcome:?}");
         };
         assert!(last.to_string().contains("GetItem"));
+    }
+
+    fn metadata_timeout() -> BootstrapError {
+        BootstrapError::Metadata {
+            what: "/latest/meta-data/instance-id",
+            source: "HTTP connect timeout occurred after 5s".into(),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_read_that_fails_at_boot_is_tried_again_until_it_answers() {
+        let mut reads = 0;
+        let answer = patiently(Duration::from_secs(60), async || {
+            reads += 1;
+            if reads < 4 {
+                Err(metadata_timeout())
+            } else {
+                Ok("i-0598c7d356eba48d7")
+            }
+        })
+        .await;
+        assert_eq!(answer.ok(), Some("i-0598c7d356eba48d7"));
+        assert_eq!(reads, 4);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_read_that_never_answers_fails_once_patience_has_passed() {
+        let started = Instant::now();
+        let answer =
+            patiently::<()>(Duration::from_secs(60), async || Err(metadata_timeout())).await;
+        assert!(matches!(answer, Err(BootstrapError::Metadata { .. })));
+        assert!(started.elapsed() >= Duration::from_secs(60));
+        assert!(started.elapsed() < Duration::from_secs(63));
     }
 
     #[tokio::test(start_paused = true)]

@@ -42,7 +42,9 @@ pub mod vars {
     pub const HEARTBEAT_INTERVAL: &str = "HEARTBEAT_INTERVAL_SECONDS";
     /// Milliseconds between observations of the swarm while a drain waits (default 100).
     pub const POLL_INTERVAL: &str = "POLL_INTERVAL_MS";
-    /// Messages `serve` handles at once (default 8).
+    /// Messages `serve` handles at once (default 64: a waiting drain costs no call of its
+    /// own, every drain reads the one view of the swarm and Auto Scaling's states are read
+    /// for all at once).
     pub const CONCURRENCY: &str = "CONCURRENCY";
     /// Seconds a message `serve` works on stays hidden, renewed while it works (default 60).
     pub const VISIBILITY_TIMEOUT: &str = "VISIBILITY_TIMEOUT_SECONDS";
@@ -328,7 +330,7 @@ impl Config {
             docker_tls,
             heartbeat_every: Duration::from_secs(positive(vars::HEARTBEAT_INTERVAL, 60)?),
             poll_interval: Duration::from_millis(positive(vars::POLL_INTERVAL, 100)?),
-            concurrency: positive(vars::CONCURRENCY, 8)? as usize,
+            concurrency: positive(vars::CONCURRENCY, 64)? as usize,
             visibility_timeout: Duration::from_secs(positive(vars::VISIBILITY_TIMEOUT, 60)?),
             sweep_every,
             sweep,

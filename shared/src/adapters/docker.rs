@@ -9,8 +9,8 @@
 //! to it fails in a way another manager may not.
 //!
 //! Every drain and the membership sweep read the swarm from one [`Snapshot`], refreshed by
-//! one reader while anyone waits (four list calls, whatever the number of drains), and read
-//! again after every change this process makes.
+//! one reader while anyone waits (one to four list calls, whatever the number of drains), and
+//! read again after every change this process makes.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -20,7 +20,9 @@ use std::time::{Duration, Instant};
 
 use bollard::Docker;
 use bollard::models::{LocalNodeState, Node, NodeSpec, NodeSpecAvailabilityEnum, NodeSpecRoleEnum};
-use bollard::query_parameters::{DeleteNodeOptions, ListTasksOptions, UpdateNodeOptions};
+use bollard::query_parameters::{
+    DeleteNodeOptions, ListServicesOptions, ListTasksOptions, UpdateNodeOptions,
+};
 use chrono::Utc;
 
 use super::dynamodb::DynamoStore;
@@ -28,7 +30,7 @@ use crate::calls::{self, Outcome};
 use crate::cluster::{ClusterRecord, SWARM_PORT};
 use crate::drain::SwarmView;
 use crate::drain::read;
-use crate::drain::snapshot::{Snapshot, drained_nodes};
+use crate::drain::snapshot::{Snapshot, drained_nodes, services_of};
 use crate::error::Error;
 use crate::ids::InstanceId;
 use crate::ports::{ClusterStore, SwarmNodes};
@@ -95,6 +97,8 @@ struct Taken {
     snapshot: Arc<Snapshot>,
     /// When its reading started.
     started: Instant,
+    /// How long the reading took.
+    took: Duration,
     /// The count of this process's changes when it started.
     changes: u64,
 }
@@ -277,16 +281,19 @@ impl DockerSwarm {
             .map_err(|source| Error::Docker { call, source })
     }
 
-    /// The swarm as it stands: the last snapshot if it is fresh (started within
-    /// [`DockerSwarm::fresh_for`] of this ask, and no change made by this process since),
-    /// else a new one. One reader at a time: whoever waited for it takes what it read.
+    /// The swarm as it stands: the last snapshot if it is fresh, else a new one. Fresh: no
+    /// change made by this process since it started, and it started within
+    /// [`DockerSwarm::fresh_for`] of this ask, or within the time its reading took, whichever
+    /// is longer (so that in a swarm so large a reading takes longer than a poll, reading
+    /// still takes at most half the time). One reader at a time: whoever waited for it takes
+    /// what it read.
     async fn snapshot(&self) -> Result<Arc<Snapshot>, Error> {
         let asked = Instant::now();
         let mut slot = self.snapshot.lock().await;
         let changes = self.changes.load(Ordering::SeqCst);
         if let Some(taken) = slot.as_ref()
             && taken.changes == changes
-            && taken.started + self.fresh_for >= asked
+            && taken.started + self.fresh_for.max(taken.took) >= asked
         {
             return Ok(taken.snapshot.clone());
         }
@@ -295,34 +302,58 @@ impl DockerSwarm {
         *slot = Some(Taken {
             snapshot: snapshot.clone(),
             started,
+            took: started.elapsed(),
             changes,
         });
         Ok(snapshot)
     }
 
-    /// Reads a snapshot: the nodes, services and running tasks at once, then every task of
-    /// the drained nodes.
+    /// Reads a snapshot: the nodes; if any drains, every task of the drained nodes; if those
+    /// belong to services, the services and the tasks they want running, at once.
     async fn read_snapshot(&self) -> Result<Snapshot, Error> {
         let read_at = Utc::now();
-        let (nodes, services, running) = tokio::try_join!(
-            self.list_nodes(None),
-            self.call(None, "list services", |m| async move {
-                counted("GET /services", m.list_services(None)).await
-            }),
-            self.list_tasks(&[("desired-state", "running")]),
-        )?;
-        let drained = drained_nodes(&nodes);
-        let on_drained = if drained.is_empty() {
-            Vec::new()
+        let mut nodes = self.list_nodes(None).await?;
+        let on_drained = loop {
+            let drained = drained_nodes(&nodes);
+            if drained.is_empty() {
+                break Vec::new();
+            }
+            match self.list_tasks(&pairs("node", &drained)).await {
+                // A drained node removed since the node list (another drain finished): it is
+                // gone, from the snapshot too, and the others' tasks are listed again.
+                Err(Error::Docker { ref source, .. })
+                    if let Some(gone) = read::missing_node(source)
+                        && drained.iter().any(|id| id == gone) =>
+                {
+                    tracing::debug!(node_id = gone, "a drained node went meanwhile");
+                    nodes.retain(|n| n.id.as_deref() != Some(gone));
+                }
+                listed => break listed?,
+            }
+        };
+        let served = services_of(&on_drained);
+        let (services, running) = if served.is_empty() {
+            (Vec::new(), Vec::new())
         } else {
-            let pairs: Vec<(&str, &str)> = drained.iter().map(|id| ("node", id.as_str())).collect();
-            self.list_tasks(&pairs).await?
+            let by_id = filters(&pairs("id", &served));
+            let mut running = pairs("service", &served);
+            running.push(("desired-state", "running"));
+            tokio::try_join!(
+                self.call(None, "list services", |m| {
+                    let options = by_id.clone().map(|f| ListServicesOptions {
+                        filters: Some(f),
+                        ..Default::default()
+                    });
+                    async move { counted("GET /services", m.list_services(options)).await }
+                }),
+                self.list_tasks(&running),
+            )?
         };
         Ok(Snapshot {
             nodes,
+            on_drained,
             services,
             running,
-            on_drained,
             read_at,
         })
     }
@@ -341,7 +372,10 @@ impl DockerSwarm {
         pairs: &[(&str, &str)],
     ) -> Result<Vec<bollard::models::Task>, Error> {
         self.call(None, "list tasks", |m| async move {
-            counted("GET /tasks", m.list_tasks(filters(pairs))).await
+            let options = ListTasksOptions {
+                filters: filters(pairs),
+            };
+            counted("GET /tasks", m.list_tasks(Some(options))).await
         })
         .await
     }
@@ -467,14 +501,21 @@ async fn counted<T>(
     result
 }
 
-fn filters(pairs: &[(&str, &str)]) -> Option<ListTasksOptions> {
+/// `key` paired with each of `values`, for [`filters`].
+fn pairs<'a>(key: &'a str, values: &'a [String]) -> Vec<(&'a str, &'a str)> {
+    values.iter().map(|v| (key, v.as_str())).collect()
+}
+
+/// The Engine API's list filters: a task (or service) matches every key, and any value of a
+/// key.
+fn filters(pairs: &[(&str, &str)]) -> Option<HashMap<String, Vec<String>>> {
     let mut map: HashMap<String, Vec<String>> = HashMap::new();
     for (key, value) in pairs {
         map.entry((*key).to_owned())
             .or_default()
             .push((*value).to_owned());
     }
-    Some(ListTasksOptions { filters: Some(map) })
+    Some(map)
 }
 
 impl SwarmNodes for DockerSwarm {

@@ -118,6 +118,18 @@ pub fn out_of_sequence(error: &bollard::errors::Error) -> bool {
         if message.contains("update out of sequence"))
 }
 
+/// The node a call names that is not (or no longer) in the swarm, if that is why it failed:
+/// a task list filtered on a node removed meanwhile is answered 404, `node ID not found`.
+pub fn missing_node(error: &bollard::errors::Error) -> Option<&str> {
+    match error {
+        bollard::errors::Error::DockerResponseServerError {
+            status_code: 404,
+            message,
+        } => message.strip_prefix("node ")?.strip_suffix(" not found"),
+        _ => None,
+    }
+}
+
 /// A task that occupies its node: assigned and not yet stopped.
 pub fn occupies(task: &Task) -> bool {
     matches!(
@@ -352,6 +364,16 @@ mod tests {
             503,
             "This node is not a swarm manager."
         )));
+        // As Docker 20.10 answers a task list filtered on a node removed meanwhile.
+        assert_eq!(
+            missing_node(&server(404, "node gxty0wfkqgbb9zhrneblgbznb not found")),
+            Some("gxty0wfkqgbb9zhrneblgbznb")
+        );
+        assert_eq!(missing_node(&server(404, "service web not found")), None);
+        assert_eq!(
+            missing_node(&server(500, "node gxty0wfkqgbb9zhrneblgbznb not found")),
+            None
+        );
     }
 
     #[test]

@@ -2,11 +2,13 @@
 //! membership sweep read from it: the process keeps one, refreshed while anyone waits, so the
 //! cost of a poll does not grow with the number of actions in flight.
 //!
-//! A snapshot is four lists, whatever the number of drains: the nodes, the services, the tasks
-//! the swarm wants running, and every task of the drained nodes (a task being stopped there
-//! no longer wants to run, but still occupies its node until it has stopped). Everything here
-//! is pure: the adapter fetches the four lists, [`Snapshot::view`] reads a drain's facts out
-//! of them.
+//! A snapshot is at most four lists, whatever the number of drains, each sized by what is
+//! being drained rather than by the swarm: the nodes; every task of the drained nodes (a task
+//! being stopped there no longer wants to run, but still occupies its node until it has
+//! stopped); the services those tasks belong to; and the tasks those services want running,
+//! wherever they are. A drain decides on tasks only once its node drains, so nothing else is
+//! read, and when no node drains, the node list is the whole snapshot. Everything here is
+//! pure: the adapter fetches the lists, [`Snapshot::view`] reads a drain's facts out of them.
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -23,14 +25,14 @@ use crate::sweep::SweepNode;
 pub struct Snapshot {
     /// Every node (`GET /nodes`).
     pub nodes: Vec<Node>,
-    /// Every service (`GET /services`).
-    pub services: Vec<Service>,
-    /// Every task the swarm wants running (`GET /tasks`, `desired-state=running`): where each
-    /// service's replicas run, and those that wait for a node.
-    pub running: Vec<Task>,
     /// Every task of the nodes [`drained_nodes`] names (`GET /tasks`, `node=...`), whatever its
     /// state: those still stopping occupy their node.
     pub on_drained: Vec<Task>,
+    /// The services [`services_of`] those tasks (`GET /services`, `id=...`).
+    pub services: Vec<Service>,
+    /// Every task those services want running (`GET /tasks`, `desired-state=running`,
+    /// `service=...`): where their replicas run, and those that wait for a node.
+    pub running: Vec<Task>,
     /// When the node list was read (nodes describe themselves within a grace from then).
     pub read_at: DateTime<Utc>,
 }
@@ -57,22 +59,42 @@ pub fn drained_nodes(nodes: &[Node]) -> Vec<String> {
         .collect()
 }
 
+/// The services `tasks` belong to, each once, in order: whose replicas a drain of their node
+/// waits for. Empty when there are none: then no service is read (an `id` filter without a
+/// value would list them all).
+///
+/// ```
+/// use swarm_aws::drain::snapshot::services_of;
+/// let tasks: Vec<bollard::models::Task> = serde_json::from_str(
+///     r#"[{"ID":"t1","ServiceID":"web"},{"ID":"t2","ServiceID":"api"},{"ID":"t3","ServiceID":"web"}]"#,
+/// ).unwrap();
+/// assert_eq!(services_of(&tasks), ["api", "web"]);
+/// ```
+pub fn services_of(tasks: &[Task]) -> Vec<String> {
+    let ids: std::collections::BTreeSet<&str> = tasks
+        .iter()
+        .filter_map(|t| t.service_id.as_deref())
+        .collect();
+    ids.into_iter().map(str::to_owned).collect()
+}
+
 impl Snapshot {
     /// What a drain of `instance_id` decides on: the managers, the nodes yet to describe
     /// themselves, and, if the instance's node is listed, its tasks that still occupy it and
-    /// the services it served with where their replicas run now.
+    /// the services it served with where their replicas run now. Tasks and services are read
+    /// for drained nodes only: a drain looks at them once its node drains, not before.
     pub fn view(&self, instance_id: &InstanceId) -> SwarmView {
         let (mut view, node) = read::swarm_view(&self.nodes, instance_id, self.read_at);
         let Some(node) = node else {
             return view;
         };
-        // The node's tasks: those it is asked to run, and (drained) those stopping there. A
-        // task in both lists is one task.
+        // The node's tasks: (drained) those stopping there, and any it is still asked to run.
+        // A task in both lists is one task.
         let mut seen = HashSet::new();
         let on_node: Vec<&Task> = self
-            .running
+            .on_drained
             .iter()
-            .chain(&self.on_drained)
+            .chain(&self.running)
             .filter(|t| t.node_id.as_deref() == Some(node.id.as_str()))
             .filter(|t| seen.insert(t.id.as_deref()))
             .collect();
@@ -203,8 +225,8 @@ mod tests {
     }
 
     #[test]
-    fn an_active_nodes_tasks_are_those_the_swarm_wants_running_there() {
-        let mut snapshot = swarm("active");
+    fn a_drained_nodes_tasks_and_the_services_they_belong_to_read_as_they_stand() {
+        let mut snapshot = swarm("drain");
         snapshot.running = vec![
             task("t1", "s-web", "n1", "running", "running"),
             task("t2", "s-web", "n2", "running", "running"),
@@ -214,7 +236,7 @@ mod tests {
         let node = view.node.expect("listed");
         assert_eq!(
             (node.role, node.availability),
-            (NodeRole::Worker, Availability::Active)
+            (NodeRole::Worker, Availability::Drain)
         );
         let tasks: Vec<(&str, &str)> = view
             .tasks_on_node

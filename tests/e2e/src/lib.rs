@@ -11,7 +11,9 @@ pub mod load;
 pub mod manager_count;
 pub mod processor;
 pub mod rolling;
+pub mod scale;
 pub mod secrets;
+pub mod simulated;
 pub mod timeline;
 pub mod workload;
 

@@ -3,7 +3,7 @@
 
 use anyhow::{Context, Result, bail};
 use bollard::Docker;
-use bollard::models::{NodeSpec, TaskSpecContainerSpec, TaskSpecPlacement};
+use bollard::models::{NodeSpec, ServiceSpecMode, TaskSpecContainerSpec, TaskSpecPlacement};
 use bollard::query_parameters::UpdateNodeOptions;
 use std::collections::HashMap;
 use std::time::Duration;
@@ -47,19 +47,30 @@ pub async fn wait_joined(
     }
 }
 
-/// Labels the swarm nodes of `instances` with the group, waiting until each has joined.
+/// Labels the swarm nodes of `instances` with the group, waiting until each has joined. Each
+/// node is read right before its update, and again when a node that has just joined changed
+/// meanwhile ("update out of sequence").
 pub async fn label_nodes(manager: &Docker, group: &str, instances: &[String]) -> Result<()> {
     for node in wait_joined(manager, instances).await? {
         let node_id = node.id.clone().context("a node without id")?;
-        let version = node.version.and_then(|v| v.index).unwrap_or_default() as i64;
-        let mut spec: NodeSpec = node.spec.unwrap_or_default();
-        spec.labels
-            .get_or_insert_with(HashMap::new)
-            .insert(GROUP_LABEL.to_owned(), group.to_owned());
-        manager
-            .update_node(&node_id, spec, UpdateNodeOptions { version })
-            .await
-            .context("cannot label the node")?;
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let node = manager.inspect_node(&node_id).await?;
+            let version = node.version.and_then(|v| v.index).unwrap_or_default() as i64;
+            let mut spec: NodeSpec = node.spec.unwrap_or_default();
+            spec.labels
+                .get_or_insert_with(HashMap::new)
+                .insert(GROUP_LABEL.to_owned(), group.to_owned());
+            match manager
+                .update_node(&node_id, spec, UpdateNodeOptions { version })
+                .await
+            {
+                Ok(()) => break,
+                Err(error) if tries < 5 && swarm_aws::drain::read::out_of_sequence(&error) => {}
+                Err(error) => return Err(error).context("cannot label the node"),
+            }
+        }
     }
     Ok(())
 }
@@ -91,6 +102,31 @@ pub async fn deploy(
         task.placement = Some(TaskSpecPlacement {
             constraints: Some(vec![format!("node.labels.{GROUP_LABEL}=={group}")]),
             max_replicas: Some(per_node),
+            ..Default::default()
+        });
+    }
+    service::create(manager, spec).await
+}
+
+/// A global service on the group's nodes, each task a shell that exits on SIGTERM at once:
+/// each drain of a node waits for its task to stop.
+pub async fn deploy_global(manager: &Docker, name: &str, group: &str) -> Result<()> {
+    let container = TaskSpecContainerSpec {
+        command: Some(vec![
+            "sh".into(),
+            "-c".into(),
+            "trap 'exit 0' TERM; while true; do sleep 1; done".into(),
+        ]),
+        ..Default::default()
+    };
+    let mut spec = service::replicated(name, 0, container);
+    spec.mode = Some(ServiceSpecMode {
+        global: Some(Default::default()),
+        ..Default::default()
+    });
+    if let Some(task) = spec.task_template.as_mut() {
+        task.placement = Some(TaskSpecPlacement {
+            constraints: Some(vec![format!("node.labels.{GROUP_LABEL}=={group}")]),
             ..Default::default()
         });
     }

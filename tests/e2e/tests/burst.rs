@@ -3,9 +3,6 @@
 //! its own: it adds 20 nodes to the test bed.
 
 use anyhow::{Result, ensure};
-use bollard::models::{
-    ServiceSpec, ServiceSpecMode, TaskSpec, TaskSpecContainerSpec, TaskSpecPlacement,
-};
 use e2e::fixture::{Fixture, JOIN, TERMINATING, history_of};
 use e2e::processor::ProcessorProcess;
 use e2e::workload;
@@ -24,38 +21,7 @@ async fn twenty_terminations_at_once_are_all_drained_and_completed_none_early() 
         let instances = fixture.wait_in_service(BURST).await?;
         workload::label_nodes(&manager, &fixture.name, &instances).await?;
         // A global service on the group's nodes: each drain waits for its task to stop.
-        manager
-            .create_service(
-                ServiceSpec {
-                    name: Some(service.clone()),
-                    mode: Some(ServiceSpecMode {
-                        global: Some(Default::default()),
-                        ..Default::default()
-                    }),
-                    task_template: Some(TaskSpec {
-                        container_spec: Some(TaskSpecContainerSpec {
-                            image: Some(testbed::layout::IMAGE.to_owned()),
-                            command: Some(vec![
-                                "sh".into(),
-                                "-c".into(),
-                                "trap 'exit 0' TERM; while true; do sleep 1; done".into(),
-                            ]),
-                            ..Default::default()
-                        }),
-                        placement: Some(TaskSpecPlacement {
-                            constraints: Some(vec![format!(
-                                "node.labels.e2e.group=={}",
-                                fixture.name
-                            )]),
-                            ..Default::default()
-                        }),
-                        ..Default::default()
-                    }),
-                    ..Default::default()
-                },
-                None,
-            )
-            .await?;
+        workload::deploy_global(&manager, &service, &fixture.name).await?;
         workload::wait_running(&manager, &service, BURST).await?;
         fixture
             .put_hook("drain", TERMINATING, 3600, "ABANDON")

@@ -319,3 +319,16 @@ async fn a_containers_output_reaches_cloudwatch_logs_with_the_stacks_log_setting
         .await;
     outcome
 }
+
+#[tokio::test]
+async fn the_kernels_neighbour_table_holds_every_node_the_subnet_can_have() -> Result<()> {
+    Testbed::load()?;
+    // One table for every namespace: at the default 1024 entries, about 35 nodes fill it and
+    // the next cannot reach even its instance metadata (found by bench-scale).
+    for (name, wanted) in testbed::NEIGHBOUR_LIMITS {
+        let path = format!("/proc/sys/net/ipv4/neigh/default/{name}");
+        let current: u64 = std::fs::read_to_string(&path)?.trim().parse()?;
+        anyhow::ensure!(current >= wanted, "{path} is {current}, below {wanted}");
+    }
+    Ok(())
+}

@@ -321,7 +321,7 @@ const BREAKS: &[Break] = &[
     Break {
         rule: "processor_function_is_wired",
         what: "no reserved concurrency",
-        from: "      ReservedConcurrentExecutions: 3\n",
+        from: "      ReservedConcurrentExecutions: 6\n",
         to: "",
     },
 ];
@@ -389,5 +389,59 @@ fn the_alarms_watch_the_metrics_the_processor_writes() -> Result<()> {
         template.contains("          STACK_NAME: !Ref AWS::StackName\n"),
         "the processor is not told the stack's name (its metrics' Stack dimension)"
     );
+    Ok(())
+}
+
+/// The whole number after `key: ` in the block of `resource` (its lines indented deeper).
+fn number_in(template: &str, resource: &str, key: &str) -> Result<u64> {
+    let start = template
+        .find(&format!("\n  {resource}:\n"))
+        .with_context(|| format!("no resource {resource}"))?;
+    let value = template[start + 1..]
+        .lines()
+        .skip(1)
+        .take_while(|l| l.is_empty() || l.starts_with("    "))
+        .find_map(|l| l.trim().strip_prefix(&format!("{key}: ")))
+        .with_context(|| format!("no {key} in {resource}"))?;
+    value
+        .trim()
+        .parse()
+        .with_context(|| format!("{resource}'s {key} is `{value}`"))
+}
+
+#[test]
+fn fifty_terminations_at_once_are_all_in_flight_in_lambda_and_heartbeated() -> Result<()> {
+    let template = template()?;
+    let function = |key| number_in(&template, "LifecycleFunction", key);
+    let (batch, concurrency, reserved) = (
+        function("BatchSize")?,
+        function("MaximumConcurrency")?,
+        function("ReservedConcurrentExecutions")?,
+    );
+    // All 50 are received at once: one left in the queue is heartbeated by no one.
+    let at_once = e2e::scale::TERMINATIONS as u64;
+    ensure!(
+        batch * concurrency >= at_once,
+        "{batch} a batch x {concurrency} invocations holds fewer than {at_once} actions"
+    );
+    // The minute's sweep is an invocation too: it must not take a batch's place.
+    ensure!(
+        reserved > concurrency,
+        "reserved concurrency {reserved} leaves no room for the sweep beside {concurrency} batches"
+    );
+    // Between two heartbeats of a waiting action: the heartbeat interval, and the time its
+    // message is away between two invocations. Both hooks' timeouts must be longer.
+    let heartbeat = lifecycle::config::Config::from_lookup(|var| {
+        (var == lifecycle::config::vars::GROUPS).then(|| "g".to_owned())
+    })?
+    .heartbeat_every;
+    let longest_gap = heartbeat + lifecycle::lambda::COME_BACK_AFTER;
+    for hook in ["ManagerTerminatingHook", "WorkerTerminatingHook"] {
+        let timeout = number_in(&template, hook, "HeartbeatTimeout")?;
+        ensure!(
+            longest_gap.as_secs() < timeout,
+            "{hook}: a waiting action may go {longest_gap:?} without a heartbeat, past its {timeout} s"
+        );
+    }
     Ok(())
 }

@@ -446,7 +446,37 @@ fn lock() -> Result<fs::File> {
     Ok(file)
 }
 
+/// The kernel's neighbour (ARP) table limits the test bed needs, by threshold. The table is
+/// one for every network namespace of the machine, and its default hard limit (`gc_thresh3`,
+/// 1024 entries) is what about 35 nodes that all talk to each other fill: then a new node's
+/// first packets go nowhere ("neighbor table overflow!" in the kernel log) and it cannot even
+/// read its instance metadata. These hold the subnet's 200 nodes, each with every other as a
+/// neighbour.
+pub const NEIGHBOUR_LIMITS: [(&str, u64); 3] = [
+    ("gc_thresh1", 8_192),
+    ("gc_thresh2", 32_768),
+    ("gc_thresh3", 65_536),
+];
+
+/// Raises the kernel's neighbour table limits to [`NEIGHBOUR_LIMITS`] (never lowers them).
+fn raise_neighbour_limits() -> Result<()> {
+    for (name, wanted) in NEIGHBOUR_LIMITS {
+        let path = format!("/proc/sys/net/ipv4/neigh/default/{name}");
+        let current: u64 = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read {path}"))?
+            .trim()
+            .parse()
+            .with_context(|| format!("{path} is not a number"))?;
+        if current < wanted {
+            std::fs::write(&path, wanted.to_string())
+                .with_context(|| format!("cannot raise {path} to {wanted}"))?;
+        }
+    }
+    Ok(())
+}
+
 pub(crate) fn create_bridge() -> Result<()> {
+    raise_neighbour_limits()?;
     if !sh::run_quiet("ip", &["link", "show", layout::BRIDGE]) {
         sh::run("ip", &["link", "add", layout::BRIDGE, "type", "bridge"])?;
     }
