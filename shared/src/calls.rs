@@ -10,13 +10,16 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
-use aws_smithy_runtime_api::client::interceptors::context::FinalizerInterceptorContextRef;
+use aws_smithy_runtime_api::client::interceptors::context::{
+    BeforeTransmitInterceptorContextRef, FinalizerInterceptorContextRef,
+};
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
-use aws_smithy_types::config_bag::ConfigBag;
+use aws_smithy_types::config_bag::{ConfigBag, Storable, StoreReplace};
 use serde::Serialize;
 
 /// How a call ended.
@@ -116,6 +119,21 @@ tokio::task_local! {
 /// Counts one call to `api` of `service` that ended with `outcome`: in the process's tally,
 /// and in the tally of the work this task runs, if it keeps one.
 pub fn record(service: &str, api: &str, outcome: Outcome) {
+    record_timed(service, api, outcome, None);
+}
+
+/// [`record`], with how long the call took when it is known: logged at `debug` (`call
+/// done`, with `service`, `api`, `outcome`, `ms`), so a slow step can be read call by call.
+pub fn record_timed(service: &str, api: &str, outcome: Outcome, took: Option<Duration>) {
+    if let Some(took) = took {
+        tracing::debug!(
+            service,
+            api,
+            ?outcome,
+            ms = took.as_secs_f64() * 1000.0,
+            "call done"
+        );
+    }
     PROCESS
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
@@ -174,9 +192,28 @@ macro_rules! counted_client {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct CountAwsCalls;
 
+/// When the attempt under way was sent, kept in the attempt's configuration bag.
+#[derive(Debug, Clone, Copy)]
+struct AttemptSent(Instant);
+
+impl Storable for AttemptSent {
+    type Storer = StoreReplace<Self>;
+}
+
 impl Intercept for CountAwsCalls {
     fn name(&self) -> &'static str {
         "CountAwsCalls"
+    }
+
+    fn read_before_transmit(
+        &self,
+        _context: &BeforeTransmitInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        cfg.interceptor_state()
+            .store_put(AttemptSent(Instant::now()));
+        Ok(())
     }
 
     fn read_after_attempt(
@@ -197,7 +234,8 @@ impl Intercept for CountAwsCalls {
             // No answer: the connection failed or timed out.
             None => Outcome::Failed,
         };
-        record(service, api, outcome);
+        let took = cfg.load::<AttemptSent>().map(|sent| sent.0.elapsed());
+        record_timed(service, api, outcome, took);
         Ok(())
     }
 }

@@ -142,14 +142,9 @@ impl DockerSwarm {
         let client = if endpoint.starts_with("unix://") {
             Docker::connect_with_unix(endpoint, CALL_TIMEOUT_SECS, version)
         } else if let Some(tls) = &self.tls {
-            Docker::connect_with_ssl(
-                endpoint,
-                &tls.dir.join("key.pem"),
-                &tls.dir.join("cert.pem"),
-                &tls.dir.join("ca.pem"),
-                CALL_TIMEOUT_SECS,
-                version,
-            )
+            let client = super::mutual_tls::client(endpoint, tls, CALL_TIMEOUT_SECS)?;
+            clients.insert(endpoint.to_owned(), client.clone());
+            return Ok(client);
         } else {
             Docker::connect_with_http(endpoint, CALL_TIMEOUT_SECS, version)
         }
@@ -496,8 +491,14 @@ async fn counted<T>(
     api: &str,
     call: impl Future<Output = Result<T, bollard::errors::Error>>,
 ) -> Result<T, bollard::errors::Error> {
+    let sent = Instant::now();
     let result = call.await;
-    calls::record(calls::DOCKER, api, Outcome::of_docker(&result));
+    calls::record_timed(
+        calls::DOCKER,
+        api,
+        Outcome::of_docker(&result),
+        Some(sent.elapsed()),
+    );
     result
 }
 

@@ -6,5 +6,6 @@ pub mod cloudformation;
 pub mod docker;
 pub mod dynamodb;
 pub mod engine;
+pub mod mutual_tls;
 pub mod secrets;
 pub mod sqs;

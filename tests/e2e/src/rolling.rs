@@ -414,7 +414,8 @@ pub(crate) async fn start_processor(
         // The hooks' heartbeat timeout is an hour at the emulator's time scale (a minute).
         .env("HEARTBEAT_INTERVAL_SECONDS", "1")
         .env("LOG_FORMAT", "json")
-        .env("RUST_LOG", "info")
+        // Each call with its time too (`call done`): what a drain's time is made of.
+        .env("RUST_LOG", "info,swarm_aws::calls=debug")
         .envs(extra.iter().copied())
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)
