@@ -278,17 +278,17 @@ impl DockerSwarm {
 
     /// The swarm as it stands: the last snapshot if it is fresh, else a new one. Fresh: no
     /// change made by this process since it started, and it started within
-    /// [`DockerSwarm::fresh_for`] of this ask, or within the time its reading took, whichever
-    /// is longer (so that in a swarm so large a reading takes longer than a poll, reading
-    /// still takes at most half the time). One reader at a time: whoever waited for it takes
-    /// what it read.
+    /// [`DockerSwarm::fresh_for`] of this ask, or within twice the time its reading took,
+    /// whichever is longer (so that in a swarm so large a reading takes longer than a poll,
+    /// reading still takes at most half the time). One reader at a time: whoever waited for
+    /// it takes what it read.
     async fn snapshot(&self) -> Result<Arc<Snapshot>, Error> {
         let asked = Instant::now();
         let mut slot = self.snapshot.lock().await;
         let changes = self.changes.load(Ordering::SeqCst);
         if let Some(taken) = slot.as_ref()
             && taken.changes == changes
-            && taken.started + self.fresh_for.max(taken.took) >= asked
+            && taken.started + self.fresh_for.max(taken.took * 2) >= asked
         {
             return Ok(taken.snapshot.clone());
         }
