@@ -201,6 +201,31 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn an_answer_left_by_an_ask_given_up_is_never_given_to_a_later_ask() {
+        let batched: Arc<Batched<String, usize>> = Arc::default();
+        let reader = Reader::default();
+        let ask = |key: &str| {
+            let (batched, reader, key) = (batched.clone(), reader.clone(), key.to_owned());
+            tokio::spawn(async move { batched.get(key, |k| reader.read(k)).await })
+        };
+        // Read 1 (x) under way; y and k wait for the reader, and read 2 reads them together.
+        let x = ask("x");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        let y = ask("y");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let k = ask("k");
+        // Whoever asked k gives up (a drain that finished, a step cancelled): read 2 still
+        // reads k, and its answer is left.
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        k.abort();
+        assert_eq!(x.await.expect("no panic"), Ok(Some(1)));
+        assert_eq!(y.await.expect("no panic"), Ok(Some(2)));
+        // Asked again later, k is read again: the answer left is older than the ask.
+        let again = batched.get("k".into(), |k| reader.clone().read(k)).await;
+        assert_eq!(again, Ok(Some(3)));
+    }
+
+    #[tokio::test]
     async fn a_failed_read_fails_its_reader_and_the_others_read_again() {
         let batched: Arc<Batched<String, usize>> = Arc::default();
         let reader = Reader::default();
