@@ -320,6 +320,45 @@ impl Fixture {
         .await
     }
 
+    /// One look at the instances of `pending` being terminated: those whose termination has
+    /// ended (no longer terminating, waiting or in service) are taken out of `pending` and
+    /// returned, each with whether its node was still in the swarm at that moment (a drain
+    /// completed early).
+    pub async fn take_ended(
+        &self,
+        manager: &bollard::Docker,
+        pending: &mut std::collections::BTreeSet<String>,
+    ) -> Result<Vec<(String, bool)>> {
+        let answer = self
+            .asg
+            .describe_auto_scaling_instances()
+            .set_instance_ids(Some(pending.iter().cloned().collect()))
+            .send()
+            .await?;
+        let states: std::collections::BTreeMap<&str, &str> = answer
+            .auto_scaling_instances()
+            .iter()
+            .filter_map(|i| Some((i.instance_id()?, i.lifecycle_state()?)))
+            .collect();
+        let ended: Vec<String> = pending
+            .iter()
+            .filter(|id| {
+                !matches!(
+                    states.get(id.as_str()).copied(),
+                    Some("Terminating" | "Terminating:Wait" | "InService")
+                )
+            })
+            .cloned()
+            .collect();
+        let mut taken = Vec::new();
+        for id in ended {
+            let in_swarm = docker::node_by_instance_id(manager, &id).await?.is_some();
+            pending.remove(&id);
+            taken.push((id, in_swarm));
+        }
+        Ok(taken)
+    }
+
     /// EC2 terminates the instance outside Auto Scaling (as the console, `TerminateInstances`
     /// or a Spot reclaim would): its node stops at once and no hook runs; the group launches a
     /// replacement. Returns once the node is gone.

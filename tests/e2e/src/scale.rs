@@ -362,32 +362,10 @@ async fn measure(
             "{} of {TERMINATIONS} completed after 15 minutes",
             ended.len()
         );
-        let answer = fixture
-            .asg
-            .describe_auto_scaling_instances()
-            .set_instance_ids(Some(pending.iter().cloned().collect()))
-            .send()
-            .await?;
-        let states: BTreeMap<&str, &str> = answer
-            .auto_scaling_instances()
-            .iter()
-            .filter_map(|i| Some((i.instance_id()?, i.lifecycle_state()?)))
-            .collect();
-        let done: Vec<String> = pending
-            .iter()
-            .filter(|id| {
-                !matches!(
-                    states.get(id.as_str()).copied(),
-                    Some("Terminating" | "Terminating:Wait" | "InService")
-                )
-            })
-            .cloned()
-            .collect();
-        for id in done {
-            if docker::node_by_instance_id(manager, &id).await?.is_some() {
+        for (id, in_swarm) in fixture.take_ended(manager, &mut pending).await? {
+            if in_swarm {
                 early.push(id.clone());
             }
-            pending.remove(&id);
             ended.insert(id);
         }
         if Instant::now() >= next_scrape {

@@ -6,9 +6,9 @@ use anyhow::{Result, ensure};
 use e2e::fixture::{Fixture, JOIN, TERMINATING, history_of};
 use e2e::processor::ProcessorProcess;
 use e2e::workload;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
-use testbed::{Testbed, docker};
+use testbed::Testbed;
 
 const BURST: usize = 20;
 
@@ -35,37 +35,10 @@ async fn twenty_terminations_at_once_are_all_drained_and_completed_none_early() 
         let deadline = Instant::now() + Duration::from_secs(180);
         while !pending.is_empty() {
             ensure!(Instant::now() < deadline, "still waiting: {pending:?}");
-            let answer = fixture
-                .asg
-                .describe_auto_scaling_instances()
-                .set_instance_ids(Some(pending.iter().cloned().collect()))
-                .send()
-                .await?;
-            let states: BTreeMap<String, String> = answer
-                .auto_scaling_instances()
-                .iter()
-                .map(|i| {
-                    (
-                        i.instance_id().unwrap_or_default().to_owned(),
-                        i.lifecycle_state().unwrap_or_default().to_owned(),
-                    )
-                })
-                .collect();
-            let ended: Vec<String> = pending
-                .iter()
-                .filter(|id| {
-                    !matches!(
-                        states.get(*id).map(String::as_str),
-                        Some("Terminating" | "Terminating:Wait" | "InService")
-                    )
-                })
-                .cloned()
-                .collect();
-            for id in ended {
-                if docker::node_by_instance_id(&manager, &id).await?.is_some() {
-                    early.push(id.clone());
+            for (id, in_swarm) in fixture.take_ended(&manager, &mut pending).await? {
+                if in_swarm {
+                    early.push(id);
                 }
-                pending.remove(&id);
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
