@@ -12,7 +12,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use bollard::models::{Node, NodeSpecAvailabilityEnum, Service, Task};
+use bollard::models::{Node, NodeSpecAvailabilityEnum, Service, ServiceSpec, Task};
 use chrono::{DateTime, Utc};
 
 use super::read;
@@ -129,8 +129,9 @@ impl Snapshot {
             .services
             .iter()
             .find(|s| s.id.as_deref() == Some(service_id))?;
-        let spec = service.spec.clone().unwrap_or_default();
-        let mode = read::service_mode(&spec);
+        let default = ServiceSpec::default();
+        let spec = service.spec.as_ref().unwrap_or(&default);
+        let mode = read::service_mode(spec);
         let (running_elsewhere, unplaceable) = if matches!(mode, ServiceMode::Replicated { .. }) {
             let its: Vec<&Task> = self
                 .running
@@ -145,7 +146,7 @@ impl Snapshot {
             (0, None)
         };
         Some(ServiceFacts {
-            name: spec.name.unwrap_or_else(|| service_id.to_owned()),
+            name: spec.name.clone().unwrap_or_else(|| service_id.to_owned()),
             mode,
             running_elsewhere,
             unplaceable,
