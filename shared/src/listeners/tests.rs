@@ -49,6 +49,11 @@ fn theirs(port: u16) -> Listener {
     }
 }
 
+/// The first step of serving a port: its target group, and nothing else yet.
+fn first_step(port: u16, protocol: ListenerProtocol) -> Vec<Action> {
+    vec![Action::CreateTargetGroup { port, protocol }]
+}
+
 /// A load balancer with nothing on it, at AWS's limits.
 fn empty() -> Observation {
     Observation {
@@ -80,10 +85,7 @@ fn a_published_port_is_served_step_by_step_and_then_left_alone() {
                 published: vec![tcp("web", 8080)],
                 ..empty()
             },
-            vec![Action::CreateTargetGroup {
-                port: 8080,
-                protocol: ListenerProtocol::Tcp,
-            }],
+            first_step(8080, ListenerProtocol::Tcp),
         ),
         (
             "the target group made: attached, the port opened, the listener made",
@@ -333,13 +335,7 @@ fn a_changed_label_changes_the_listener_and_an_unreadable_one_changes_nothing() 
     unreadable.published.push(tcp("web", 8443));
     unreadable.published.push(tcp("api", 9000));
     let plan = decide(&unreadable);
-    assert_eq!(
-        plan.actions,
-        vec![Action::CreateTargetGroup {
-            port: 9000,
-            protocol: ListenerProtocol::Tcp
-        }]
-    );
+    assert_eq!(plan.actions, first_step(9000, ListenerProtocol::Tcp));
 }
 
 #[test]
@@ -363,13 +359,7 @@ fn past_the_limits_the_ports_left_out_are_named_and_those_served_keep_their_plac
     seen.target_groups.push(tg);
     seen.opened.push((8004, Transport::Tcp));
     let plan = decide(&seen);
-    assert_eq!(
-        plan.actions,
-        vec![Action::CreateTargetGroup {
-            port: 8001,
-            protocol: ListenerProtocol::Tcp
-        }]
-    );
+    assert_eq!(plan.actions, first_step(8001, ListenerProtocol::Tcp));
     let refused: Vec<u16> = plan.refusals.iter().map(|r| r.port).collect();
     assert_eq!(refused, [8002, 8003]);
     assert!(plan.refusals[0].reason.contains("limit"));
@@ -389,10 +379,7 @@ fn a_port_that_changes_protocol_gets_a_new_target_group_before_the_old_one_goes(
     let old = seen.target_groups[0].clone();
     assert_eq!(
         decide(&seen).actions,
-        vec![Action::CreateTargetGroup {
-            port: 8080,
-            protocol: ListenerProtocol::Udp
-        }]
+        first_step(8080, ListenerProtocol::Udp)
     );
     // The new one made and attached: the listener moves to it; the old one waits for that.
     let new = group(8080, ListenerProtocol::Udp, true);
