@@ -42,6 +42,9 @@ pub struct Simulated {
     running_by_service: HashMap<String, Vec<String>>,
     /// Every task of each drained node, serialized, by node id.
     tasks_by_node: HashMap<String, Vec<String>>,
+    /// Nodes removed since the node list was made: still listed, but a task list filtered on
+    /// one is answered `404 node ID not found`, as Docker answers once a node is gone.
+    pub gone: std::sync::Mutex<Vec<String>>,
     /// Bytes of the bodies served.
     pub bytes: AtomicU64,
     /// Requests answered.
@@ -232,6 +235,7 @@ impl Simulated {
             services,
             running_by_service,
             tasks_by_node,
+            gone: std::sync::Mutex::new(Vec::new()),
             bytes: AtomicU64::new(0),
             requests: AtomicU64::new(0),
         }
@@ -298,6 +302,20 @@ async fn answer(
         }
         "tasks" => {
             let nodes = values("node");
+            let gone = sim
+                .gone
+                .lock()
+                .map(|gone| nodes.iter().find(|n| gone.contains(n)).cloned())
+                .unwrap_or_default();
+            if let Some(gone) = gone {
+                let body = json!({ "message": format!("node {gone} not found") }).to_string();
+                return (
+                    StatusCode::NOT_FOUND,
+                    [("content-type", "application/json")],
+                    body,
+                )
+                    .into_response();
+            }
             if !nodes.is_empty() {
                 return sim.body(
                     nodes
