@@ -326,7 +326,23 @@ pub(crate) async fn ensure_service(manager: &bollard::Docker, replicas: u64) -> 
             return Ok(());
         }
         if started.elapsed() > Duration::from_secs(30) {
-            bail!("only {up} of {replicas} replicas are in the load balancer after 30 s");
+            // What to look at: each server's state and check, and where the replicas run.
+            let servers: Vec<String> = balancer::servers()?
+                .iter()
+                .map(|s| format!("{} {} {}", s.name, s.status, s.check))
+                .collect();
+            let running = service::running_tasks(manager, SERVICE).await?;
+            let mut on = Vec::new();
+            for node in running.iter().filter_map(|t| t.node_id.as_deref()) {
+                let instance = manager.inspect_node(node).await.ok().and_then(|n| {
+                    testbed::docker::engine_label(&n, testbed::layout::INSTANCE_ID_LABEL)
+                        .map(str::to_owned)
+                });
+                on.push(instance.unwrap_or_else(|| node.to_owned()));
+            }
+            bail!(
+                "only {up} of {replicas} replicas are in the load balancer after 30 s; servers: {servers:?}; replicas on: {on:?}"
+            );
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
