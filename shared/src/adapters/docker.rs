@@ -139,19 +139,17 @@ impl DockerSwarm {
             return Ok(client.clone());
         }
         let version = bollard::API_DEFAULT_VERSION;
-        let client = if endpoint.starts_with("unix://") {
-            Docker::connect_with_unix(endpoint, CALL_TIMEOUT_SECS, version)
-        } else if let Some(tls) = &self.tls {
-            let client = super::mutual_tls::client(endpoint, tls, CALL_TIMEOUT_SECS)?;
-            clients.insert(endpoint.to_owned(), client.clone());
-            return Ok(client);
-        } else {
-            Docker::connect_with_http(endpoint, CALL_TIMEOUT_SECS, version)
-        }
-        .map_err(|source| Error::Endpoint {
+        let failed = |source| Error::Endpoint {
             endpoint: endpoint.to_owned(),
             source,
-        })?;
+        };
+        let client = if endpoint.starts_with("unix://") {
+            Docker::connect_with_unix(endpoint, CALL_TIMEOUT_SECS, version).map_err(failed)?
+        } else if let Some(tls) = &self.tls {
+            super::mutual_tls::client(endpoint, tls, CALL_TIMEOUT_SECS)?
+        } else {
+            Docker::connect_with_http(endpoint, CALL_TIMEOUT_SECS, version).map_err(failed)?
+        };
         clients.insert(endpoint.to_owned(), client.clone());
         Ok(client)
     }

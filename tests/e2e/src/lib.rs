@@ -59,6 +59,18 @@ pub fn workspace() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
+/// A field of a `/proc` file written in kibibytes (`VmRSS:     1234 kB` in a process's
+/// `status`, `MemAvailable:` in `meminfo`), `None` when the text has no such field.
+///
+/// ```
+/// assert_eq!(e2e::kib_field("Name:\tx\nVmHWM:\t   17200 kB\n", "VmHWM"), Some(17200));
+/// ```
+pub fn kib_field(text: &str, field: &str) -> Option<u64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
 /// The test bed virtualenv's Python (moto, cfn-lint, aws-sam-translator).
 pub fn python() -> std::path::PathBuf {
     testbed::moto::venv().join("bin/python")

@@ -103,11 +103,7 @@ fn node_memory_kib(node: &str) -> Result<u64> {
             continue;
         }
         let status = std::fs::read_to_string(path.join("status")).unwrap_or_default();
-        total += status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-            .unwrap_or(0);
+        total += crate::kib_field(&status, "VmRSS").unwrap_or(0);
     }
     ensure!(total > 0, "no process of node {node} found");
     Ok(total)
@@ -116,14 +112,7 @@ fn node_memory_kib(node: &str) -> Result<u64> {
 /// The memory available now (MiB).
 fn available_mib() -> Result<u64> {
     let meminfo = std::fs::read_to_string("/proc/meminfo")?;
-    let kib: u64 = meminfo
-        .lines()
-        .find_map(|l| l.strip_prefix("MemAvailable:"))
-        .context("no MemAvailable")?
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()?;
+    let kib = crate::kib_field(&meminfo, "MemAvailable").context("no MemAvailable")?;
     Ok(kib / 1024)
 }
 

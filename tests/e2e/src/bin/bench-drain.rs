@@ -166,11 +166,7 @@ async fn run(
         .context("the processor never said it serves")?;
     let cold_start_ms = (serving.0 - spawned).num_milliseconds();
     let status = std::fs::read_to_string(format!("/proc/{}/status", processor.pid()))?;
-    let peak_kib = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .context("no VmHWM")?;
+    let peak_kib = e2e::kib_field(&status, "VmHWM").context("no VmHWM")?;
     Ok((rows, cold_start_ms, peak_kib))
 }
 
