@@ -98,12 +98,22 @@ impl Snapshot {
             .filter(|t| t.node_id.as_deref() == Some(node.id.as_str()))
             .filter(|t| seen.insert(t.id.as_deref()))
             .collect();
-        // The services it served (a task of any state names one), as they stand now; one
-        // removed meanwhile has nothing to bring back.
-        let served: BTreeMap<&str, ServiceFacts> = on_node
+        // The services it served (a task of any state names one), each once, with the tasks
+        // they want running, gathered in one pass over the list.
+        let mut wanted: BTreeMap<&str, Vec<&Task>> = on_node
             .iter()
             .filter_map(|t| t.service_id.as_deref())
-            .filter_map(|id| Some((id, self.service_facts(id, &node.id)?)))
+            .map(|id| (id, Vec::new()))
+            .collect();
+        for task in &self.running {
+            if let Some(tasks) = task.service_id.as_deref().and_then(|id| wanted.get_mut(id)) {
+                tasks.push(task);
+            }
+        }
+        // As they stand now; one removed meanwhile has nothing to bring back.
+        let served: BTreeMap<&str, ServiceFacts> = wanted
+            .into_iter()
+            .filter_map(|(id, running)| Some((id, self.service_facts(id, &running, &node.id)?)))
             .collect();
         view.tasks_on_node = on_node
             .iter()
@@ -123,8 +133,14 @@ impl Snapshot {
         view
     }
 
-    /// A service by id, as a drain of `node_id` reads it, `None` if it is not listed.
-    fn service_facts(&self, service_id: &str, node_id: &str) -> Option<ServiceFacts> {
+    /// A service by id, as a drain of `node_id` reads it given the tasks it wants running,
+    /// `None` if it is not listed.
+    fn service_facts(
+        &self,
+        service_id: &str,
+        running: &[&Task],
+        node_id: &str,
+    ) -> Option<ServiceFacts> {
         let service = self
             .services
             .iter()
@@ -133,14 +149,9 @@ impl Snapshot {
         let spec = service.spec.as_ref().unwrap_or(&default);
         let mode = read::service_mode(spec);
         let (running_elsewhere, unplaceable) = if matches!(mode, ServiceMode::Replicated { .. }) {
-            let its: Vec<&Task> = self
-                .running
-                .iter()
-                .filter(|t| t.service_id.as_deref() == Some(service_id))
-                .collect();
             (
-                read::running_elsewhere(its.iter().copied(), node_id),
-                read::unplaceable(its.iter().copied()),
+                read::running_elsewhere(running.iter().copied(), node_id),
+                read::unplaceable(running.iter().copied()),
             )
         } else {
             (0, None)
