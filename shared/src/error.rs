@@ -89,6 +89,15 @@ pub enum Error {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// An Elastic Load Balancing call failed.
+    #[error("Elastic Load Balancing call `{call}` failed")]
+    LoadBalancing {
+        /// The action.
+        call: &'static str,
+        /// The SDK's error, with its context.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// A DynamoDB call failed.
     #[error("DynamoDB call `{call}` failed")]
     DynamoDb {

@@ -3,7 +3,7 @@
 //! and the AWS SDK; unit tests use fakes.
 
 use std::future::Future;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use std::collections::HashMap;
 
@@ -12,6 +12,7 @@ use crate::drain::{ActionResult, ActionStatus, SwarmView};
 use crate::error::Error;
 use crate::event::LifecycleAction;
 use crate::ids::{GroupName, InstanceId};
+use crate::listeners::{self, Publishing};
 use crate::sweep::{GroupMember, SweepNode};
 
 /// The swarm, through a manager.
@@ -32,6 +33,27 @@ pub trait SwarmNodes: Send + Sync {
     fn changed(&self, at_most: Duration) -> impl Future<Output = ()> + Send;
     /// Every node of the swarm, for the membership sweep.
     fn members(&self) -> impl Future<Output = Result<Vec<SweepNode>, Error>> + Send;
+    /// The ports every service publishes and their certificate labels, read no earlier than
+    /// `not_before` (a service change seen then is in the answer), for the listener sync.
+    fn publishing(
+        &self,
+        not_before: Instant,
+    ) -> impl Future<Output = Result<Publishing, Error>> + Send;
+    /// Returns `true` when a service was created, updated or removed (the managers' event
+    /// stream; a burst of changes is one return), or may have been (the stream broke);
+    /// `false` after `at_most` of quiet.
+    fn services_changed(&self, at_most: Duration) -> impl Future<Output = bool> + Send;
+}
+
+/// The stack's Network Load Balancer, its listeners and the sync's target groups, attached
+/// to the stack's Auto Scaling groups.
+pub trait Balancer: Send + Sync {
+    /// What the load balancer has, as [`crate::listeners::decide`] reads it: its listeners,
+    /// the sync's target groups and whether the groups have them attached, and the limits.
+    /// The swarm's side (`published`, `certificates`) is left empty.
+    fn observe(&self) -> impl Future<Output = Result<listeners::Observation, Error>> + Send;
+    /// Makes one change. Each is idempotent: made twice, or by two processes, it is made once.
+    fn act(&self, action: &listeners::Action) -> impl Future<Output = Result<(), Error>> + Send;
 }
 
 /// The stack's Auto Scaling groups, as the membership sweep reads and heals them.

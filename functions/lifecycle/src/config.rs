@@ -61,6 +61,73 @@ pub mod vars {
     pub const METRICS_ADDR: &str = "METRICS_ADDR";
     /// The stack's name: the `Stack` dimension of the metrics in CloudWatch.
     pub const STACK_NAME: &str = "STACK_NAME";
+    /// The ARN of the Network Load Balancer the listener sync keeps in step with the
+    /// services' published ports. Unset: no sync. The three `LISTENERS_*` go together.
+    pub const LISTENERS_LOAD_BALANCER: &str = "LISTENERS_LOAD_BALANCER_ARN";
+    /// The VPC its target groups are made in.
+    pub const LISTENERS_VPC: &str = "LISTENERS_VPC_ID";
+    /// The start of the sync's target groups' names and its tag's value, unique to the stack
+    /// (letters, digits and hyphens, at most 19).
+    pub const LISTENERS_PREFIX: &str = "LISTENERS_PREFIX";
+}
+
+/// What the listener sync works on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListenerSettings {
+    /// The Network Load Balancer's ARN.
+    pub load_balancer: String,
+    /// Its VPC.
+    pub vpc: String,
+    /// The sync's prefix.
+    pub prefix: String,
+}
+
+/// The listener sync's settings: all three `LISTENERS_*` variables, or none.
+fn listener_settings(
+    get: &impl Fn(&str) -> Option<String>,
+) -> Result<Option<ListenerSettings>, ConfigError> {
+    let given = [
+        vars::LISTENERS_LOAD_BALANCER,
+        vars::LISTENERS_VPC,
+        vars::LISTENERS_PREFIX,
+    ]
+    .map(|var| (var, get(var)));
+    if given.iter().all(|(_, v)| v.is_none()) {
+        return Ok(None);
+    }
+    if let Some((var, _)) = given.iter().find(|(_, v)| v.is_none()) {
+        return Err(ConfigError::Missing {
+            var,
+            hint: "the three LISTENERS_* variables go together",
+        });
+    }
+    let [load_balancer, vpc, prefix] = given.map(|(_, v)| v.unwrap_or_default());
+    if !(load_balancer.starts_with("arn:") && load_balancer.contains(":loadbalancer/net/")) {
+        return Err(ConfigError::Invalid {
+            var: vars::LISTENERS_LOAD_BALANCER,
+            reason: format!("`{load_balancer}` is not the ARN of a Network Load Balancer"),
+        });
+    }
+    let max = swarm_aws::adapters::balancer::MAX_PREFIX;
+    if prefix.len() > max
+        || prefix.starts_with('-')
+        || prefix.ends_with('-')
+        || !prefix
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-')
+    {
+        return Err(ConfigError::Invalid {
+            var: vars::LISTENERS_PREFIX,
+            reason: format!(
+                "`{prefix}` is not 1 to {max} letters, digits and inner hyphens (a target group's name starts with it)"
+            ),
+        });
+    }
+    Ok(Some(ListenerSettings {
+        load_balancer,
+        vpc,
+        prefix,
+    }))
 }
 
 /// Default drain deadline: long enough for Swarm to reschedule a node's tasks, well inside the
@@ -214,6 +281,8 @@ pub struct Config {
     pub metrics_addr: Option<std::net::SocketAddr>,
     /// The stack's name, for the metrics' `Stack` dimension (`swarm` when unset).
     pub stack_name: String,
+    /// The listener sync's load balancer, when it runs.
+    pub listeners: Option<ListenerSettings>,
 }
 
 impl Config {
@@ -336,6 +405,7 @@ impl Config {
             sweep,
             metrics_addr,
             stack_name: get(vars::STACK_NAME).unwrap_or_else(|| "swarm".to_owned()),
+            listeners: listener_settings(&get)?,
         })
     }
 
@@ -381,6 +451,38 @@ mod tests {
         );
         let err = config(&[(vars::GROUPS, " , ")]).expect_err("blank groups");
         assert!(err.to_string().contains("SWARM_GROUPS"), "{err}");
+    }
+
+    #[test]
+    fn the_listener_sync_takes_its_three_variables_together_and_checks_them() {
+        let arn =
+            "arn:aws:elasticloadbalancing:us-east-1:1:loadbalancer/net/swarm/50dc6c495c0c9188";
+        let all = [
+            (vars::GROUPS, "workers"),
+            (vars::LISTENERS_LOAD_BALANCER, arn),
+            (vars::LISTENERS_VPC, "vpc-1"),
+            (vars::LISTENERS_PREFIX, "sw-1a2b3c4d"),
+        ];
+        let settings = config(&all).expect("valid").listeners.expect("a sync");
+        assert_eq!(settings.prefix, "sw-1a2b3c4d");
+        assert_eq!(config(&all[..1]).expect("valid").listeners, None);
+        let err = config(&all[..3]).expect_err("no prefix");
+        assert!(err.to_string().contains(vars::LISTENERS_PREFIX), "{err}");
+        for (var, bad) in [
+            (vars::LISTENERS_PREFIX, "twenty-characters-xx"),
+            (vars::LISTENERS_PREFIX, "-starts"),
+            (vars::LISTENERS_PREFIX, "has_underscore"),
+            (
+                vars::LISTENERS_LOAD_BALANCER,
+                "arn:aws:elasticloadbalancing:us-east-1:1:loadbalancer/app/swarm/5",
+            ),
+        ] {
+            let mut given = all.to_vec();
+            given.retain(|(v, _)| *v != var);
+            given.push((var, bad));
+            let err = config(&given).expect_err(bad);
+            assert!(err.to_string().contains(var), "{bad}: {err}");
+        }
     }
 
     #[test]

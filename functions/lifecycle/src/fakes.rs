@@ -14,7 +14,8 @@ use swarm_aws::drain::{
 use swarm_aws::error::Error;
 use swarm_aws::event::LifecycleAction;
 use swarm_aws::ids::{GroupName, InstanceId};
-use swarm_aws::ports::{Answer, Groups, LifecycleHooks, Queue, Received, SwarmNodes};
+use swarm_aws::listeners::{self, Listener, Observation, Publishing, TargetGroup};
+use swarm_aws::ports::{Answer, Balancer, Groups, LifecycleHooks, Queue, Received, SwarmNodes};
 use swarm_aws::sweep::{GroupMember, SweepNode};
 
 /// One worker running one replica of a 2-replica service, in a 3-manager swarm.
@@ -23,6 +24,8 @@ pub struct FakeSwarm {
     pub calls: Mutex<Vec<String>>,
     /// Every node, for the sweep; a removal takes one away.
     pub members: Mutex<Vec<SweepNode>>,
+    /// What the services publish, for the listener sync.
+    pub publishing: Mutex<Publishing>,
 }
 
 impl FakeSwarm {
@@ -52,6 +55,7 @@ impl FakeSwarm {
             }),
             calls: Mutex::new(Vec::new()),
             members: Mutex::new(Vec::new()),
+            publishing: Mutex::new(Publishing::default()),
         }
     }
 
@@ -99,6 +103,15 @@ impl SwarmNodes for FakeSwarm {
 
     async fn members(&self) -> Result<Vec<SweepNode>, Error> {
         Ok(self.members.lock().expect("members").clone())
+    }
+
+    async fn publishing(&self, _not_before: std::time::Instant) -> Result<Publishing, Error> {
+        Ok(self.publishing.lock().expect("publishing").clone())
+    }
+
+    async fn services_changed(&self, at_most: Duration) -> bool {
+        tokio::time::sleep(at_most).await;
+        false
     }
 }
 
@@ -205,6 +218,76 @@ impl Queue for FakeQueue {
             .lock()
             .expect("shown again")
             .push((receipt_handle.to_owned(), after));
+        Ok(())
+    }
+}
+
+/// A load balancer that does what it is asked, as ELB and Auto Scaling would; a change of a
+/// port in `refuse` fails (an ACM certificate that does not exist, say).
+#[derive(Default)]
+pub struct FakeBalancer {
+    pub state: Mutex<Observation>,
+    pub refuse: Vec<u16>,
+}
+
+impl FakeBalancer {
+    pub fn at_limits() -> Self {
+        Self {
+            state: Mutex::new(Observation {
+                max_listeners: 50,
+                max_target_groups: 50,
+                ..Observation::default()
+            }),
+            refuse: Vec::new(),
+        }
+    }
+}
+
+impl Balancer for FakeBalancer {
+    async fn observe(&self) -> Result<Observation, Error> {
+        Ok(self.state.lock().expect("state").clone())
+    }
+
+    async fn act(&self, action: &listeners::Action) -> Result<(), Error> {
+        use listeners::Action::*;
+        let mut state = self.state.lock().expect("state");
+        match action {
+            CreateTargetGroup { port, protocol } => state.target_groups.push(TargetGroup {
+                arn: format!("tg-{port}"),
+                port: *port,
+                protocol: protocol.clone(),
+                attached: false,
+            }),
+            AttachTargetGroup { arn } => {
+                for group in state.target_groups.iter_mut().filter(|g| g.arn == *arn) {
+                    group.attached = true;
+                }
+            }
+            CreateListener {
+                port,
+                protocol,
+                target_group,
+            } => {
+                if self.refuse.contains(port) {
+                    return Err(Error::MalformedRecord(format!("port {port} refused")));
+                }
+                state.listeners.push(Listener {
+                    arn: format!("listener-{port}"),
+                    port: *port,
+                    protocol: protocol.clone(),
+                    target_group: Some(target_group.clone()),
+                    ours: true,
+                });
+            }
+            ModifyListener { .. } => {}
+            DeleteListener { arn } => state.listeners.retain(|l| l.arn != *arn),
+            DetachTargetGroup { arn } => {
+                for group in state.target_groups.iter_mut().filter(|g| g.arn == *arn) {
+                    group.attached = false;
+                }
+            }
+            DeleteTargetGroup { arn } => state.target_groups.retain(|g| g.arn != *arn),
+        }
         Ok(())
     }
 }

@@ -7,14 +7,16 @@
 //! invocation carries on in the next, and the hook's heartbeat timeout is never reached.
 //!
 //! The same function is invoked by a scheduled rule, every minute: that invocation runs the
-//! membership sweep ([`crate::sweep`]).
+//! membership sweep ([`crate::sweep`]) and then, when the stack has a listener sync, follows
+//! the swarm's service changes for most of the minute ([`crate::listeners`]), so that a
+//! published port reaches the load balancer within seconds, not at the next minute.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use futures_util::future::Either;
 use lambda_runtime::LambdaEvent;
-use swarm_aws::ports::{Groups, LifecycleHooks, Queue, SwarmNodes};
+use swarm_aws::ports::{Balancer, Groups, LifecycleHooks, Queue, SwarmNodes};
 use tracing::Instrument;
 
 use crate::processor::{Outcome, Processor};
@@ -23,6 +25,10 @@ use swarm_aws::error::error_chain;
 
 /// Time kept back from the invocation's deadline to answer Lambda.
 const ANSWER_MARGIN: Duration = Duration::from_secs(3);
+
+/// How long a scheduled invocation follows the service changes: most of its minute, ending
+/// before the next one starts (the function's timeout is longer).
+pub const FOLLOW_FOR: Duration = Duration::from_secs(50);
 
 /// How soon a record that must come back is shown again, when the queue is known.
 pub const COME_BACK_AFTER: Duration = Duration::from_secs(10);
@@ -63,9 +69,10 @@ pub fn invocation(payload: serde_json::Value) -> Result<Invocation, String> {
 /// Handles one invocation, whatever invoked it: a batch is answered with its batch item
 /// failures, a sweep with what it did. A sweep that fails fails the invocation (so Lambda's
 /// error metric shows it); the next minute's sweep looks again.
-pub async fn invoke<S: SwarmNodes, H: LifecycleHooks + Groups, Q: Queue>(
+pub async fn invoke<S: SwarmNodes, H: LifecycleHooks + Groups, Q: Queue, B: Balancer>(
     processor: &Processor<S, H>,
     queue: Option<&Q>,
+    balancer: Option<&B>,
     event: LambdaEvent<serde_json::Value>,
 ) -> Result<serde_json::Value, lambda_runtime::Error> {
     let (payload, context) = event.into_parts();
@@ -76,13 +83,23 @@ pub async fn invoke<S: SwarmNodes, H: LifecycleHooks + Groups, Q: Queue>(
                 Ok(serde_json::to_value(response)?)
             }
             Invocation::Sweep => {
-                let plan = processor
+                let swept = processor
                     .sweep()
                     .instrument(tracing::info_span!("sweep"))
                     .await
                     .inspect_err(|error| {
                         tracing::error!(step = "sweep", error = %error, cause = error_chain(error).as_deref(), "the sweep failed; the next one looks again");
-                    })?;
+                    });
+                // The listeners are followed whatever the sweep found.
+                if let Some(balancer) = balancer {
+                    let until = Instant::now() + budget(context.deadline).min(FOLLOW_FOR);
+                    let (_stop, stopped) = tokio::sync::watch::channel(false);
+                    processor
+                        .follow_listeners(balancer, Some(until), stopped)
+                        .instrument(tracing::info_span!("listeners"))
+                        .await;
+                }
+                let plan = swept?;
                 Ok(serde_json::json!({
                     "actions": plan.actions.iter().map(ToString::to_string).collect::<Vec<_>>(),
                     "held": plan.held.len(),

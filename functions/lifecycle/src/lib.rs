@@ -6,6 +6,8 @@
 //! - [`triage`]: from one SQS message to what is done with it (acknowledge, act, keep for the
 //!   dead-letter queue);
 //! - [`sweep`]: the membership sweep, which heals the swarm after losses no hook announced;
+//! - [`listeners`]: the listener sync, which keeps the stack's Network Load Balancer in step
+//!   with the ports the services publish;
 //! - [`spot`]: a Spot notice drains its instance's node at once, ahead of any hook;
 //! - [`metrics`]: what it reports, one definition for both fronts (Prometheus text in
 //!   `serve`, on [`metrics_port`]; CloudWatch Embedded Metric Format in Lambda).
@@ -14,6 +16,7 @@ pub mod config;
 #[cfg(test)]
 mod fakes;
 pub mod lambda;
+pub mod listeners;
 pub mod metrics;
 pub mod metrics_port;
 pub mod processor;

@@ -17,6 +17,7 @@ use lifecycle::config::{Config, ConfigError, TlsMaterial, vars};
 use lifecycle::processor::Processor;
 use lifecycle::triage::Triage;
 use swarm_aws::adapters::autoscaling::AutoScalingHooks;
+use swarm_aws::adapters::balancer::NetworkLoadBalancer;
 use swarm_aws::adapters::docker::{DockerSwarm, TlsFiles};
 use swarm_aws::adapters::dynamodb::DynamoStore;
 use swarm_aws::adapters::secrets::Secrets;
@@ -153,8 +154,42 @@ async fn serve(config: Config) -> ExitCode {
         Err(error) => return refuse(&error),
     };
     let queue = Arc::new(SqsQueue::new(counted_client!(aws_sdk_sqs, &sdk), queue_url));
-    lifecycle::serve::serve(queue, processor, shutdown()).await;
+    // The listener sync follows the services beside the queue, until the same shutdown.
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let follower = balancer(processor.config(), &sdk).map(|balancer| {
+        let processor = Arc::clone(&processor);
+        tokio::spawn(async move {
+            processor.follow_listeners(&balancer, None, stopped).await;
+        })
+    });
+    let stopping = async move {
+        shutdown().await;
+        let _ = stop.send(true);
+    };
+    lifecycle::serve::serve(queue, processor, stopping).await;
+    if let Some(follower) = follower
+        && let Err(panic) = follower.await
+    {
+        tracing::error!(error = %panic, "the listener sync panicked");
+    }
     ExitCode::SUCCESS
+}
+
+/// The listener sync's load balancer, when the configuration has one.
+fn balancer(config: &Config, sdk: &aws_config::SdkConfig) -> Option<NetworkLoadBalancer> {
+    let settings = config.listeners.clone()?;
+    tracing::info!(
+        load_balancer = settings.load_balancer,
+        "keeping the load balancer's listeners in step with the published ports"
+    );
+    Some(NetworkLoadBalancer::new(
+        counted_client!(aws_sdk_elasticloadbalancingv2, sdk),
+        counted_client!(aws_sdk_autoscaling, sdk),
+        settings.load_balancer,
+        settings.vpc,
+        config.groups.iter().cloned().collect(),
+        settings.prefix,
+    ))
 }
 
 /// The AWS SDK's configuration, from the environment. A throttled or failed call is retried
@@ -200,9 +235,11 @@ async fn lambda(config: Config) -> ExitCode {
         Ok(processor) => processor,
         Err(error) => return refuse(&error),
     };
-    let (processor, queue) = (&processor, queue.as_ref());
-    let handler =
-        lambda_runtime::service_fn(move |event| lifecycle::lambda::invoke(processor, queue, event));
+    let balancer = balancer(processor.config(), &sdk);
+    let (processor, queue, balancer) = (&processor, queue.as_ref(), balancer.as_ref());
+    let handler = lambda_runtime::service_fn(move |event| {
+        lifecycle::lambda::invoke(processor, queue, balancer, event)
+    });
     match lambda_runtime::run(handler).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

@@ -112,6 +112,14 @@ pub const SWEEP_ACTIONS: Def = Def {
     unit: Unit::Count,
     labels: &["action"],
 };
+/// The listener sync's changes to the load balancer, by outcome.
+pub const LISTENER_CHANGES: Def = Def {
+    prometheus: "swarm_lifecycle_listener_changes_total",
+    cloudwatch: "ListenerChanges",
+    help: "Changes the listener sync made to the load balancer, by outcome (made, failed).",
+    unit: Unit::Count,
+    labels: &["outcome"],
+};
 /// What the sweep found and could not act on, where an operator must look.
 pub const SWEEP_CANNOT_ACT: Def = Def {
     prometheus: "swarm_lifecycle_sweep_cannot_act_total",
@@ -138,7 +146,7 @@ pub const CALLS: Def = Def {
 };
 
 /// Every metric, in the order they are shown.
-pub const ALL: [&Def; 11] = [
+pub const ALL: [&Def; 12] = [
     &DRAINS_STARTED,
     &ACTIONS_COMPLETED,
     &DRAINS_FORCED,
@@ -148,6 +156,7 @@ pub const ALL: [&Def; 11] = [
     &SWEEPS,
     &SWEEP_ACTIONS,
     &SWEEP_CANNOT_ACT,
+    &LISTENER_CHANGES,
     &MESSAGES_REJECTED,
     &CALLS,
 ];

@@ -10,20 +10,24 @@
 //!
 //! Every drain and the membership sweep read the swarm from one [`Snapshot`], refreshed by
 //! one reader while anyone waits (one to four list calls, whatever the number of drains), and
-//! read again after every change this process makes.
+//! read again after every change this process makes. When the listener sync runs, the
+//! snapshot carries every service too (one list call), and the managers' event stream says
+//! when a service changed.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use bollard::Docker;
 use bollard::models::{LocalNodeState, Node, NodeSpec, NodeSpecAvailabilityEnum, NodeSpecRoleEnum};
 use bollard::query_parameters::{
-    DeleteNodeOptions, ListServicesOptions, ListTasksOptions, UpdateNodeOptions,
+    DeleteNodeOptions, EventsOptionsBuilder, ListServicesOptions, ListTasksOptions,
+    UpdateNodeOptions,
 };
 use chrono::Utc;
+use futures_util::StreamExt;
 
 use super::dynamodb::DynamoStore;
 use crate::calls::{self, Outcome};
@@ -33,6 +37,7 @@ use crate::drain::read;
 use crate::drain::snapshot::{Snapshot, drained_nodes, services_of};
 use crate::error::Error;
 use crate::ids::InstanceId;
+use crate::listeners::Publishing;
 use crate::ports::{ClusterStore, SwarmNodes};
 use crate::sweep::SweepNode;
 
@@ -82,6 +87,12 @@ pub struct DockerSwarm {
     changes: AtomicU64,
     /// How old a snapshot may be for a drain to decide on it.
     fresh_for: Duration,
+    /// Whether snapshots list every service (the listener sync asked once), not only those
+    /// the drains served.
+    all_services: AtomicBool,
+    /// Where the managers' event stream resumes (Docker's `since`, `seconds.nanoseconds`):
+    /// the events of a service that changed while the sync worked are replayed, not lost.
+    events_since: Mutex<Option<String>>,
 }
 
 /// A manager found by a probe.
@@ -101,7 +112,13 @@ struct Taken {
     took: Duration,
     /// The count of this process's changes when it started.
     changes: u64,
+    /// Whether it lists every service.
+    all_services: bool,
 }
+
+/// How long the event stream is followed after a service event for more of the same burst
+/// (`docker stack deploy` changes many services at once): one sync for them all.
+const EVENT_BURST: Duration = Duration::from_millis(200);
 
 impl DockerSwarm {
     /// An adapter over `endpoints`, tried in order; `tls` for the `tcp://` ones.
@@ -116,6 +133,8 @@ impl DockerSwarm {
             snapshot: tokio::sync::Mutex::new(None),
             changes: AtomicU64::new(0),
             fresh_for: FRESH_FOR,
+            all_services: AtomicBool::new(false),
+            events_since: Mutex::new(None),
         }
     }
 
@@ -281,29 +300,41 @@ impl DockerSwarm {
     /// reading still takes at most half the time). One reader at a time: whoever waited for
     /// it takes what it read.
     async fn snapshot(&self) -> Result<Arc<Snapshot>, Error> {
+        self.snapshot_since(None).await
+    }
+
+    /// [`DockerSwarm::snapshot`], and when `not_before` is given, one whose reading started
+    /// no earlier (a service event seen then is in it).
+    async fn snapshot_since(&self, not_before: Option<Instant>) -> Result<Arc<Snapshot>, Error> {
         let asked = Instant::now();
         let mut slot = self.snapshot.lock().await;
         let changes = self.changes.load(Ordering::SeqCst);
+        let all_services = self.all_services.load(Ordering::SeqCst);
         if let Some(taken) = slot.as_ref()
             && taken.changes == changes
             && taken.started + self.fresh_for.max(taken.took * 2) >= asked
+            && not_before.is_none_or(|t| taken.started >= t)
+            // A snapshot of the drains' services only is no list of every service.
+            && taken.all_services >= all_services
         {
             return Ok(taken.snapshot.clone());
         }
         let started = Instant::now();
-        let snapshot = Arc::new(self.read_snapshot().await?);
+        let snapshot = Arc::new(self.read_snapshot(all_services).await?);
         *slot = Some(Taken {
             snapshot: snapshot.clone(),
             started,
             took: started.elapsed(),
             changes,
+            all_services,
         });
         Ok(snapshot)
     }
 
     /// Reads a snapshot: the nodes; if any drains, every task of the drained nodes; if those
-    /// belong to services, the services and the tasks they want running, at once.
-    async fn read_snapshot(&self) -> Result<Snapshot, Error> {
+    /// belong to services, the services (every service when `all_services`) and the tasks
+    /// they want running, at once.
+    async fn read_snapshot(&self, all_services: bool) -> Result<Snapshot, Error> {
         let read_at = Utc::now();
         let mut nodes = self.list_nodes(None).await?;
         let on_drained = loop {
@@ -325,10 +356,14 @@ impl DockerSwarm {
             }
         };
         let served = services_of(&on_drained);
-        let (services, running) = if served.is_empty() {
+        let (services, running) = if served.is_empty() && !all_services {
             (Vec::new(), Vec::new())
         } else {
-            let by_id = filters(&pairs("id", &served));
+            let by_id = if all_services {
+                None
+            } else {
+                filters(&pairs("id", &served))
+            };
             let mut running = pairs("service", &served);
             running.push(("desired-state", "running"));
             tokio::try_join!(
@@ -339,7 +374,13 @@ impl DockerSwarm {
                     });
                     async move { counted("GET /services", m.list_services(options)).await }
                 }),
-                self.list_tasks(&running),
+                async {
+                    if served.is_empty() {
+                        Ok(Vec::new())
+                    } else {
+                        self.list_tasks(&running).await
+                    }
+                },
             )?
         };
         Ok(Snapshot {
@@ -477,6 +518,17 @@ impl DockerSwarm {
 }
 
 /// A std mutex of plain data: a panic elsewhere leaves it usable.
+/// How long a broken event stream waits before it is opened again.
+const EVENT_RETRY: Duration = Duration::from_secs(1);
+
+/// A time as the Engine API's `since` takes it: `seconds.nanoseconds` since the epoch.
+fn docker_time(at: SystemTime) -> String {
+    let since = at
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default();
+    format!("{}.{:09}", since.as_secs(), since.subsec_nanos())
+}
+
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex
         .lock()
@@ -592,6 +644,76 @@ impl SwarmNodes for DockerSwarm {
 
     async fn members(&self) -> Result<Vec<SweepNode>, Error> {
         Ok(self.snapshot().await?.members())
+    }
+
+    async fn publishing(&self, not_before: Instant) -> Result<Publishing, Error> {
+        self.all_services.store(true, Ordering::SeqCst);
+        let snapshot = self.snapshot_since(Some(not_before)).await?;
+        Ok(crate::listeners::read::published(&snapshot.services))
+    }
+
+    async fn services_changed(&self, at_most: Duration) -> bool {
+        let opened = SystemTime::now();
+        // Resumes where the last wait ended; the first starts a second back (the managers'
+        // clocks are not this one's).
+        let since = lock(&self.events_since)
+            .clone()
+            .unwrap_or_else(|| docker_time(opened - Duration::from_secs(1)));
+        let client = match self.known_manager(None) {
+            Some(client) => client,
+            None => match self.manager(None).await {
+                Ok(client) => client,
+                Err(error) => {
+                    tracing::debug!(error = %error, "no manager for the event stream");
+                    tokio::time::sleep(at_most.min(EVENT_RETRY)).await;
+                    return true;
+                }
+            },
+        };
+        let options = EventsOptionsBuilder::new()
+            .since(&since)
+            .filters(&HashMap::from([("type", vec!["service"])]))
+            .build();
+        let mut stream = client.events(Some(options));
+        let mut last = None;
+        let mut wait = at_most;
+        loop {
+            match tokio::time::timeout(wait, stream.next()).await {
+                // A service changed: a little longer for the rest of its burst.
+                Ok(Some(Ok(event))) => {
+                    last = event.time_nano.or(last);
+                    wait = EVENT_BURST;
+                }
+                // The stream broke (the manager went): maybe changed; retried a little later.
+                Ok(Some(Err(error))) => {
+                    tracing::debug!(error = %error, "the event stream broke");
+                    lock(&self.preferred).take();
+                    tokio::time::sleep(at_most.min(EVENT_RETRY)).await;
+                    return true;
+                }
+                Ok(None) => {
+                    tokio::time::sleep(at_most.min(EVENT_RETRY)).await;
+                    return true;
+                }
+                // Quiet for `wait`: the burst is over, or nothing changed at all.
+                Err(_) => break,
+            }
+        }
+        let next = match last {
+            // Just after the last one seen: it is not replayed.
+            Some(nanos) => {
+                let next = nanos + 1;
+                format!(
+                    "{}.{:09}",
+                    next.div_euclid(1_000_000_000),
+                    next.rem_euclid(1_000_000_000)
+                )
+            }
+            // Nothing since `since`: nothing to replay before the last second either.
+            None => docker_time(opened - Duration::from_secs(1)),
+        };
+        *lock(&self.events_since) = Some(next);
+        last.is_some()
     }
 
     async fn changed(&self, at_most: Duration) {

@@ -2,6 +2,7 @@
 //! library that imports bollard or an AWS SDK.
 
 pub mod autoscaling;
+pub mod balancer;
 pub mod cloudformation;
 pub mod docker;
 pub mod dynamodb;

@@ -15,7 +15,9 @@ pub const STACK_PORTS: [(u16, &str); 5] = [
     (4789, "the overlay network (VXLAN)"),
 ];
 
-/// One change to the load balancer, its target groups or the nodes' security group.
+/// One change to the load balancer or its target groups. The nodes' security group needs none:
+/// the stack lets the load balancer's group reach every port but its own, once, so the sync
+/// holds no right over security groups and spends none of their rules per port.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
     /// Make a target group (tagged) forwarding to the nodes' `port` with `protocol` (TCP,
@@ -30,13 +32,6 @@ pub enum Action {
     AttachTargetGroup {
         /// Its ARN.
         arn: String,
-    },
-    /// Let the load balancer reach the nodes' `port`.
-    OpenPort {
-        /// The port.
-        port: u16,
-        /// Its protocol.
-        transport: Transport,
     },
     /// Make a listener (tagged) on `port` forwarding to `target_group`.
     CreateListener {
@@ -70,13 +65,6 @@ pub enum Action {
     DeleteTargetGroup {
         /// Its ARN.
         arn: String,
-    },
-    /// Close a port the sync opened.
-    ClosePort {
-        /// The port.
-        port: u16,
-        /// Its protocol.
-        transport: Transport,
     },
 }
 
@@ -233,7 +221,7 @@ pub fn decide(seen: &Observation) -> Plan {
         });
     }
 
-    // Served ports: target group, attached, port open, listener, in that order.
+    // Served ports: target group, attached, listener, in that order.
     for (&port, protocol) in &protocols {
         let toward = toward_nodes(protocol);
         let group = seen
@@ -251,11 +239,6 @@ pub fn decide(seen: &Observation) -> Plan {
             plan.actions.push(Action::AttachTargetGroup {
                 arn: group.arn.clone(),
             });
-        }
-        for transport in transports(protocol) {
-            if !seen.opened.contains(&(port, transport)) {
-                plan.actions.push(Action::OpenPort { port, transport });
-            }
         }
         match seen.listeners.iter().find(|l| l.ours && l.port == port) {
             None => plan.actions.push(Action::CreateListener {
@@ -278,7 +261,7 @@ pub fn decide(seen: &Observation) -> Plan {
     }
 
     // What no service wants any more (a frozen port keeps what it has): listeners first,
-    // then the target groups no listener of the sync's forwards to, then the ports.
+    // then the target groups no listener of the sync's forwards to.
     for listener in seen.listeners.iter().filter(|l| l.ours) {
         if !protocols.contains_key(&listener.port) && !frozen.contains(&listener.port) {
             plan.actions.push(Action::DeleteListener {
@@ -307,19 +290,6 @@ pub fn decide(seen: &Observation) -> Plan {
             }
         });
     }
-    for &(port, transport) in &seen.opened {
-        let still = protocols
-            .get(&port)
-            .is_some_and(|p| transports(p).contains(&transport));
-        // Kept while a listener of the sync's still takes it there (it goes first).
-        let listening = seen
-            .listeners
-            .iter()
-            .any(|l| l.ours && l.port == port && transports(&l.protocol).contains(&transport));
-        if !still && !listening && !frozen.contains(&port) {
-            plan.actions.push(Action::ClosePort { port, transport });
-        }
-    }
     plan
 }
 
@@ -328,14 +298,5 @@ fn toward_nodes(protocol: &ListenerProtocol) -> ListenerProtocol {
     match protocol {
         ListenerProtocol::Tls { .. } => ListenerProtocol::Tcp,
         other => other.clone(),
-    }
-}
-
-/// The transports a listener's port needs open on the nodes.
-fn transports(protocol: &ListenerProtocol) -> Vec<Transport> {
-    match protocol {
-        ListenerProtocol::Udp => vec![Transport::Udp],
-        ListenerProtocol::TcpUdp => vec![Transport::Tcp, Transport::Udp],
-        ListenerProtocol::Tcp | ListenerProtocol::Tls { .. } => vec![Transport::Tcp],
     }
 }

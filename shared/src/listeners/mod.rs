@@ -14,7 +14,8 @@ pub mod read;
 
 pub use decide::{Action, Plan, Refusal, STACK_PORTS, decide};
 pub use observation::{
-    CertificateLabel, Listener, ListenerProtocol, Observation, Published, TargetGroup, Transport,
+    CertificateLabel, Listener, ListenerProtocol, Observation, Published, Publishing, TargetGroup,
+    Transport,
 };
 
 #[cfg(test)]

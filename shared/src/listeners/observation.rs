@@ -1,6 +1,6 @@
 //! What the listener sync observed before it decides: plain values, filled in by the adapters
-//! (the swarm's services, the load balancer's listeners and target groups, the nodes'
-//! security group), or by a test table.
+//! (the swarm's services, the load balancer's listeners and target groups, the Auto Scaling
+//! groups' attachments), or by a test table.
 
 /// A transport protocol a service publishes a port with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -20,6 +20,15 @@ pub struct Published {
     pub port: u16,
     /// Its protocol.
     pub transport: Transport,
+}
+
+/// What the swarm's services ask of the load balancer.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Publishing {
+    /// Every port they publish.
+    pub published: Vec<Published>,
+    /// Their certificate labels.
+    pub certificates: Vec<CertificateLabel>,
 }
 
 /// A service's certificate label (`com.docker.aws.lb.arn`), as the service carries it.
@@ -86,8 +95,6 @@ pub struct Observation {
     pub listeners: Vec<Listener>,
     /// The target groups the sync made (tagged).
     pub target_groups: Vec<TargetGroup>,
-    /// The ports the sync opened in the nodes' security group, from the load balancer's.
-    pub opened: Vec<(u16, Transport)>,
     /// Listeners a load balancer may have (50 for a Network Load Balancer).
     pub max_listeners: usize,
     /// Target groups an Auto Scaling group may have attached, those of others included.

@@ -4,7 +4,7 @@
 use bollard::models::{EndpointPortConfigProtocolEnum, Service};
 
 use super::label::CERTIFICATE_LABEL;
-use super::observation::{CertificateLabel, Published, Transport};
+use super::observation::{CertificateLabel, Published, Publishing, Transport};
 
 /// The ports `services` publish explicitly (a `published` port in their endpoint spec, in
 /// ingress or host mode: one Swarm picks itself from its 30000+ range is not served, as the
@@ -15,11 +15,12 @@ use super::observation::{CertificateLabel, Published, Transport};
 /// let services: Vec<bollard::models::Service> = serde_json::from_str(r#"[{"Spec":{
 ///     "Name":"web","Labels":{"com.docker.aws.lb.arn":"arn:aws:acm:us-east-1:1:certificate/a"},
 ///     "EndpointSpec":{"Ports":[{"Protocol":"tcp","TargetPort":80,"PublishedPort":443}]}}}]"#).unwrap();
-/// let (ports, labels) = published(&services);
+/// let read = published(&services);
+/// let (ports, labels) = (read.published, read.certificates);
 /// assert_eq!((ports[0].service.as_str(), ports[0].port), ("web", 443));
 /// assert_eq!(labels[0].service, "web");
 /// ```
-pub fn published(services: &[Service]) -> (Vec<Published>, Vec<CertificateLabel>) {
+pub fn published(services: &[Service]) -> Publishing {
     let mut ports = Vec::new();
     let mut labels = Vec::new();
     for service in services {
@@ -62,7 +63,10 @@ pub fn published(services: &[Service]) -> (Vec<Published>, Vec<CertificateLabel>
             });
         }
     }
-    (ports, labels)
+    Publishing {
+        published: ports,
+        certificates: labels,
+    }
 }
 
 #[cfg(test)]
@@ -84,7 +88,8 @@ mod tests {
         ]"#,
         )
         .expect("services as the Engine API lists them");
-        let (ports, labels) = published(&services);
+        let read = published(&services);
+        let (ports, labels) = (read.published, read.certificates);
         let read: Vec<(&str, u16, Transport)> = ports
             .iter()
             .map(|p| (p.service.as_str(), p.port, p.transport))

@@ -70,7 +70,6 @@ fn serving_8080() -> Observation {
         published: vec![tcp("web", 8080)],
         listeners: vec![ours(8080, ListenerProtocol::Tcp, &tg.arn)],
         target_groups: vec![tg],
-        opened: vec![(8080, Transport::Tcp)],
         ..empty()
     }
 }
@@ -88,7 +87,7 @@ fn a_published_port_is_served_step_by_step_and_then_left_alone() {
             first_step(8080, ListenerProtocol::Tcp),
         ),
         (
-            "the target group made: attached, the port opened, the listener made",
+            "the target group made: attached, the listener made",
             Observation {
                 published: vec![tcp("web", 8080)],
                 target_groups: vec![tg.clone()],
@@ -97,10 +96,6 @@ fn a_published_port_is_served_step_by_step_and_then_left_alone() {
             vec![
                 Action::AttachTargetGroup {
                     arn: tg.arn.clone(),
-                },
-                Action::OpenPort {
-                    port: 8080,
-                    transport: Transport::Tcp,
                 },
                 Action::CreateListener {
                     port: 8080,
@@ -135,21 +130,15 @@ fn a_port_no_service_publishes_any_more_goes_listener_first() {
             }],
         ),
         (
-            "the listener gone: the target group is detached, the port closed",
+            "the listener gone: the target group is detached",
             Observation {
                 published: vec![],
                 listeners: vec![],
                 ..served.clone()
             },
-            vec![
-                Action::DetachTargetGroup {
-                    arn: tg.arn.clone(),
-                },
-                Action::ClosePort {
-                    port: 8080,
-                    transport: Transport::Tcp,
-                },
-            ],
+            vec![Action::DetachTargetGroup {
+                arn: tg.arn.clone(),
+            }],
         ),
         (
             "detached: the target group goes",
@@ -160,7 +149,6 @@ fn a_port_no_service_publishes_any_more_goes_listener_first() {
                     attached: false,
                     ..tg.clone()
                 }],
-                opened: vec![],
                 ..served.clone()
             },
             vec![Action::DeleteTargetGroup { arn: tg.arn }],
@@ -311,7 +299,6 @@ fn a_changed_label_changes_the_listener_and_an_unreadable_one_changes_nothing() 
             &tg.arn,
         )],
         target_groups: vec![tg.clone()],
-        opened: vec![(443, Transport::Tcp)],
         ..empty()
     };
     assert_eq!(
@@ -357,7 +344,6 @@ fn past_the_limits_the_ports_left_out_are_named_and_those_served_keep_their_plac
     seen.listeners
         .push(ours(8004, ListenerProtocol::Tcp, &tg.arn));
     seen.target_groups.push(tg);
-    seen.opened.push((8004, Transport::Tcp));
     let plan = decide(&seen);
     assert_eq!(plan.actions, first_step(8001, ListenerProtocol::Tcp));
     let refused: Vec<u16> = plan.refusals.iter().map(|r| r.port).collect();
@@ -386,29 +372,16 @@ fn a_port_that_changes_protocol_gets_a_new_target_group_before_the_old_one_goes(
     seen.target_groups.push(new.clone());
     assert_eq!(
         decide(&seen).actions,
-        vec![
-            Action::OpenPort {
-                port: 8080,
-                transport: Transport::Udp
-            },
-            Action::ModifyListener {
-                arn: "listener-8080".into(),
-                protocol: ListenerProtocol::Udp,
-                target_group: new.arn.clone(),
-            },
-        ]
+        vec![Action::ModifyListener {
+            arn: "listener-8080".into(),
+            protocol: ListenerProtocol::Udp,
+            target_group: new.arn.clone(),
+        },]
     );
-    // Moved: the old target group is detached, the TCP port closed.
+    // Moved: the old target group is detached.
     seen.listeners = vec![ours(8080, ListenerProtocol::Udp, &new.arn)];
-    seen.opened.push((8080, Transport::Udp));
     assert_eq!(
         decide(&seen).actions,
-        vec![
-            Action::DetachTargetGroup { arn: old.arn },
-            Action::ClosePort {
-                port: 8080,
-                transport: Transport::Tcp
-            },
-        ]
+        vec![Action::DetachTargetGroup { arn: old.arn },]
     );
 }
