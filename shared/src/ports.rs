@@ -3,7 +3,7 @@
 //! and the AWS SDK; unit tests use fakes.
 
 use std::future::Future;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use std::collections::HashMap;
 
@@ -39,10 +39,15 @@ pub trait SwarmNodes: Send + Sync {
         &self,
         not_before: Instant,
     ) -> impl Future<Output = Result<Publishing, Error>> + Send;
-    /// Returns `true` when a service was created, updated or removed (the managers' event
-    /// stream; a burst of changes is one return), or may have been (the stream broke);
-    /// `false` after `at_most` of quiet.
-    fn services_changed(&self, at_most: Duration) -> impl Future<Output = bool> + Send;
+    /// Returns `true` when a service was created, updated or removed since `since` (the
+    /// managers' event stream: a change made while the caller was busy is not missed; a burst
+    /// of changes is one return), or may have been (the stream broke); `false` after
+    /// `at_most` of quiet.
+    fn services_changed(
+        &self,
+        since: SystemTime,
+        at_most: Duration,
+    ) -> impl Future<Output = bool> + Send;
 }
 
 /// The stack's Network Load Balancer, its listeners and the sync's target groups, attached

@@ -102,10 +102,12 @@ fn listener_settings(
         });
     }
     let [load_balancer, vpc, prefix] = given.map(|(_, v)| v.unwrap_or_default());
-    if !(load_balancer.starts_with("arn:") && load_balancer.contains(":loadbalancer/net/")) {
+    // Not checked for `/net/`: moto writes every load balancer's ARN with `/app/`. A load
+    // balancer of another type refuses the sync's TCP listeners, loudly, at the first one.
+    if !(load_balancer.starts_with("arn:") && load_balancer.contains(":loadbalancer/")) {
         return Err(ConfigError::Invalid {
             var: vars::LISTENERS_LOAD_BALANCER,
-            reason: format!("`{load_balancer}` is not the ARN of a Network Load Balancer"),
+            reason: format!("`{load_balancer}` is not the ARN of a load balancer"),
         });
     }
     let max = swarm_aws::adapters::balancer::MAX_PREFIX;
@@ -474,7 +476,7 @@ mod tests {
             (vars::LISTENERS_PREFIX, "has_underscore"),
             (
                 vars::LISTENERS_LOAD_BALANCER,
-                "arn:aws:elasticloadbalancing:us-east-1:1:loadbalancer/app/swarm/5",
+                "arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/swarm/5",
             ),
         ] {
             let mut given = all.to_vec();

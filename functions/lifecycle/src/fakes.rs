@@ -109,7 +109,7 @@ impl SwarmNodes for FakeSwarm {
         Ok(self.publishing.lock().expect("publishing").clone())
     }
 
-    async fn services_changed(&self, at_most: Duration) -> bool {
+    async fn services_changed(&self, _since: std::time::SystemTime, at_most: Duration) -> bool {
         tokio::time::sleep(at_most).await;
         false
     }

@@ -10,7 +10,7 @@
 //! change is idempotent, and each decides on what it has just read.
 
 use std::collections::BTreeSet;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use swarm_aws::error::{Error, error_chain};
 use swarm_aws::listeners::{Action, Plan, decide};
@@ -22,6 +22,8 @@ use crate::processor::Processor;
 
 /// A full sync at least this often, events or not.
 pub const FULL_SYNC_EVERY: Duration = Duration::from_secs(60);
+/// How soon a sync that could not look is tried again.
+const RETRY_AFTER: Duration = Duration::from_secs(5);
 /// Rounds of look-decide-act in one sync: serving a new port takes three (target group;
 /// attachment and listener; nothing left), removing one four.
 const ROUNDS: usize = 6;
@@ -97,11 +99,17 @@ impl<S: SwarmNodes, H: LifecycleHooks> Processor<S, H> {
     ) {
         let mut said: BTreeSet<String> = BTreeSet::new();
         let mut not_before = Instant::now();
+        // Changes since then are waited for: when a sync fails, the time of the last that
+        // did not, so a change made meanwhile brings the next sync at once.
+        let mut since = SystemTime::now();
         loop {
             // Sync on what stands now (a change seen at `not_before` included).
             let started = Instant::now();
+            let started_at = SystemTime::now();
+            let mut next_full = started + FULL_SYNC_EVERY;
             match self.sync_listeners(balancer, not_before).await {
                 Ok(synced) => {
+                    since = started_at;
                     said = self.tell(&synced.plan, said);
                     tracing::debug!(
                         step = "listeners",
@@ -113,11 +121,11 @@ impl<S: SwarmNodes, H: LifecycleHooks> Processor<S, H> {
                 }
                 Err(error) => {
                     tracing::warn!(step = "listeners", error = %error, cause = error_chain(&error).as_deref(), "the listener sync could not look; it tries again");
+                    next_full = started + RETRY_AFTER;
                 }
             }
             // Wait for a service change, the next full sync, the end of the invocation or the
             // shutdown, whichever comes first; a quiet stream is waited on again.
-            let next_full = started + FULL_SYNC_EVERY;
             loop {
                 let now = Instant::now();
                 let end = until.map_or(next_full, |u| u.min(next_full));
@@ -126,7 +134,7 @@ impl<S: SwarmNodes, H: LifecycleHooks> Processor<S, H> {
                 }
                 let wait = (end - now).min(EVENT_WAIT);
                 let changed = tokio::select! {
-                    changed = self.swarm.services_changed(wait) => changed,
+                    changed = self.swarm.services_changed(since, wait) => changed,
                     // The sender gone is a shutdown too.
                     closed = stop.changed() => {
                         if closed.is_err() {

@@ -521,6 +521,11 @@ impl DockerSwarm {
 /// How long a broken event stream waits before it is opened again.
 const EVENT_RETRY: Duration = Duration::from_secs(1);
 
+/// A `seconds.nanoseconds` time, to compare two.
+fn as_seconds(time: &str) -> f64 {
+    time.parse().unwrap_or(0.0)
+}
+
 /// A time as the Engine API's `since` takes it: `seconds.nanoseconds` since the epoch.
 fn docker_time(at: SystemTime) -> String {
     let since = at
@@ -652,13 +657,15 @@ impl SwarmNodes for DockerSwarm {
         Ok(crate::listeners::read::published(&snapshot.services))
     }
 
-    async fn services_changed(&self, at_most: Duration) -> bool {
+    async fn services_changed(&self, since: SystemTime, at_most: Duration) -> bool {
         let opened = SystemTime::now();
-        // Resumes where the last wait ended; the first starts a second back (the managers'
-        // clocks are not this one's).
-        let since = lock(&self.events_since)
-            .clone()
-            .unwrap_or_else(|| docker_time(opened - Duration::from_secs(1)));
+        // From the caller's `since`, a second back (the managers' clocks are not this one's),
+        // or from just after the last event this adapter returned for, whichever is later.
+        let asked = docker_time(since - Duration::from_secs(1));
+        let since = match lock(&self.events_since).clone() {
+            Some(cursor) if as_seconds(&cursor) > as_seconds(&asked) => cursor,
+            _ => asked,
+        };
         let client = match self.known_manager(None) {
             Some(client) => client,
             None => match self.manager(None).await {

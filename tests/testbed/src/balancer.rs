@@ -74,7 +74,8 @@ pub fn start() -> Result<()> {
     )
 }
 
-fn which_haproxy() -> Result<PathBuf> {
+/// Debian's HAProxy.
+pub(crate) fn which_haproxy() -> Result<PathBuf> {
     ["/usr/sbin/haproxy", "/usr/bin/haproxy"]
         .into_iter()
         .map(PathBuf::from)
@@ -82,37 +83,147 @@ fn which_haproxy() -> Result<PathBuf> {
         .context("haproxy is missing: scripts/setup.sh installs it (Debian's haproxy)")
 }
 
-/// Whether HAProxy answers on its runtime API.
+/// Whether the web HAProxy answers on its runtime API.
 pub fn answers() -> bool {
-    command("show info").is_ok()
+    web().answers()
 }
 
-/// One runtime API command; its answer.
+/// One runtime API command of the web HAProxy; its answer.
 pub fn command(line: &str) -> Result<String> {
-    let mut stream = UnixStream::connect(socket()).with_context(|| {
-        format!(
-            "HAProxy's runtime API ({}) does not answer",
-            socket().display()
-        )
-    })?;
-    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
-    stream.write_all(format!("{line}\n").as_bytes())?;
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer)?;
-    Ok(answer.trim().to_owned())
+    web().command(line)
 }
 
-/// A command whose answer must be empty or one of `fine` (HAProxy answers errors in words).
-fn expect(line: &str, fine: &[&str]) -> Result<()> {
-    let answer = command(line)?;
-    if answer.is_empty() || fine.iter().any(|f| answer.contains(f)) {
-        Ok(())
-    } else {
-        bail!("HAProxy refused `{line}`: {answer}")
+/// The web backend's servers.
+pub fn servers() -> Result<Vec<Server>> {
+    web().servers()
+}
+
+fn web() -> Proxy {
+    Proxy::new(socket(), BACKEND, "L7OK")
+}
+
+/// One HAProxy, through its runtime API: the backend the emulator registers nodes in.
+#[derive(Debug, Clone)]
+pub struct Proxy {
+    socket: PathBuf,
+    backend: &'static str,
+    /// How a passed health check starts (`L7OK` for HTTP, `L4OK` for a TCP connect).
+    pub healthy: &'static str,
+}
+
+impl Proxy {
+    /// The HAProxy whose runtime API is at `socket`, its servers in `backend`.
+    pub fn new(socket: PathBuf, backend: &'static str, healthy: &'static str) -> Self {
+        Self {
+            socket,
+            backend,
+            healthy,
+        }
+    }
+
+    /// Whether it answers on its runtime API.
+    pub fn answers(&self) -> bool {
+        self.command("show info").is_ok()
+    }
+
+    /// One runtime API command; its answer.
+    pub fn command(&self, line: &str) -> Result<String> {
+        let mut stream = UnixStream::connect(&self.socket).with_context(|| {
+            format!(
+                "HAProxy's runtime API ({}) does not answer",
+                self.socket.display()
+            )
+        })?;
+        stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+        stream.write_all(format!("{line}\n").as_bytes())?;
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer)?;
+        Ok(answer.trim().to_owned())
+    }
+
+    /// A command whose answer must be empty or one of `fine` (HAProxy answers errors in words).
+    fn expect(&self, line: &str, fine: &[&str]) -> Result<()> {
+        let answer = self.command(line)?;
+        if answer.is_empty() || fine.iter().any(|f| answer.contains(f)) {
+            Ok(())
+        } else {
+            bail!("HAProxy refused `{line}`: {answer}")
+        }
+    }
+
+    /// The backend's servers.
+    pub fn servers(&self) -> Result<Vec<Server>> {
+        let stat = self.command("show stat")?;
+        let mut lines = stat.lines();
+        let header: Vec<&str> = lines
+            .next()
+            .unwrap_or_default()
+            .trim_start_matches("# ")
+            .split(',')
+            .collect();
+        let column = |name: &str| header.iter().position(|h| *h == name);
+        let (Some(px), Some(sv), Some(status), Some(check)) = (
+            column("pxname"),
+            column("svname"),
+            column("status"),
+            column("check_status"),
+        ) else {
+            bail!("HAProxy's `show stat` has an unexpected header");
+        };
+        Ok(lines
+            .map(|line| line.split(',').collect::<Vec<_>>())
+            .filter(|f| {
+                f.get(px) == Some(&self.backend) && f.get(sv).is_some_and(|s| *s != "BACKEND")
+            })
+            .map(|f| Server {
+                name: f[sv].to_owned(),
+                status: f.get(status).copied().unwrap_or_default().to_owned(),
+                check: f.get(check).copied().unwrap_or_default().to_owned(),
+            })
+            .collect())
+    }
+
+    /// Adds the server `name` at `ip:port`, in maintenance with its health checked (it takes
+    /// no traffic until [`Proxy::enable`]). Idempotent.
+    pub fn add(&self, name: &str, ip: std::net::Ipv4Addr, port: u16) -> Result<()> {
+        let backend = self.backend;
+        self.expect(
+            &format!("add server {backend}/{name} {ip}:{port} check"),
+            &["New server registered", "Already exists"],
+        )?;
+        self.expect(&format!("enable health {backend}/{name}"), &[])
+    }
+
+    /// Puts the server `name` in rotation.
+    pub fn enable(&self, name: &str) -> Result<()> {
+        self.expect(&format!("enable server {}/{name}", self.backend), &[])
+    }
+
+    /// No new connections to `name`; those open go on. `false` when there is no such server.
+    pub fn drain(&self, name: &str) -> Result<bool> {
+        let line = format!("set server {}/{name} state drain", self.backend);
+        Ok(!self.command(&line)?.contains("No such server"))
+    }
+
+    /// Ends the connections to `name` and removes it. A server already gone is no error.
+    pub fn remove(&self, name: &str) -> Result<()> {
+        let backend = self.backend;
+        self.expect(
+            &format!("set server {backend}/{name} state maint"),
+            &["No such server"],
+        )?;
+        self.expect(
+            &format!("shutdown sessions server {backend}/{name}"),
+            &["No such server"],
+        )?;
+        self.expect(
+            &format!("del server {backend}/{name}"),
+            &["Server deleted", "No such server"],
+        )
     }
 }
 
-/// A server of the backend, as `show stat` reports it.
+/// A server of a backend, as `show stat` reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Server {
     /// Its name (the instance id).
@@ -121,36 +232,6 @@ pub struct Server {
     pub status: String,
     /// The last health check's result (`L7OK`, `L4CON`, ...).
     pub check: String,
-}
-
-/// The backend's servers.
-pub fn servers() -> Result<Vec<Server>> {
-    let stat = command("show stat")?;
-    let mut lines = stat.lines();
-    let header: Vec<&str> = lines
-        .next()
-        .unwrap_or_default()
-        .trim_start_matches("# ")
-        .split(',')
-        .collect();
-    let column = |name: &str| header.iter().position(|h| *h == name);
-    let (Some(px), Some(sv), Some(status), Some(check)) = (
-        column("pxname"),
-        column("svname"),
-        column("status"),
-        column("check_status"),
-    ) else {
-        bail!("HAProxy's `show stat` has an unexpected header");
-    };
-    Ok(lines
-        .map(|line| line.split(',').collect::<Vec<_>>())
-        .filter(|f| f.get(px) == Some(&BACKEND) && f.get(sv).is_some_and(|s| *s != "BACKEND"))
-        .map(|f| Server {
-            name: f[sv].to_owned(),
-            status: f.get(status).copied().unwrap_or_default().to_owned(),
-            check: f.get(check).copied().unwrap_or_default().to_owned(),
-        })
-        .collect())
 }
 
 /// The registrations the emulator made, as a target group holds them.
@@ -171,11 +252,7 @@ impl TargetGroup {
 
     /// Registers the node `name` at `ip`. Idempotent.
     pub fn register(&self, name: &str, ip: std::net::Ipv4Addr) -> Result<()> {
-        expect(
-            &format!("add server {BACKEND}/{name} {ip}:{SERVICE_PORT} check"),
-            &["New server registered", "Already exists"],
-        )?;
-        expect(&format!("enable health {BACKEND}/{name}"), &[])?;
+        web().add(name, ip, SERVICE_PORT)?;
         self.initial().insert(name.to_owned());
         Ok(())
     }
@@ -192,9 +269,10 @@ impl TargetGroup {
         if waiting.is_empty() {
             return Ok(());
         }
-        for server in servers()? {
-            if waiting.contains(&server.name) && server.check.starts_with("L7OK") {
-                expect(&format!("enable server {BACKEND}/{}", server.name), &[])?;
+        let web = web();
+        for server in web.servers()? {
+            if waiting.contains(&server.name) && server.check.starts_with(web.healthy) {
+                web.enable(&server.name)?;
                 self.initial().remove(&server.name);
             }
         }
@@ -205,16 +283,11 @@ impl TargetGroup {
     /// to finish, then it is gone. A node that was never registered is no error.
     pub async fn deregister(&self, name: &str, delay: Duration) -> Result<()> {
         self.initial().remove(name);
-        let line = format!("set server {BACKEND}/{name} state drain");
-        if command(&line)?.contains("No such server") {
+        let web = web();
+        if !web.drain(name)? {
             return Ok(());
         }
         tokio::time::sleep(delay).await;
-        expect(&format!("set server {BACKEND}/{name} state maint"), &[])?;
-        expect(&format!("shutdown sessions server {BACKEND}/{name}"), &[])?;
-        expect(
-            &format!("del server {BACKEND}/{name}"),
-            &["Server deleted", "No such server"],
-        )
+        web.remove(name)
     }
 }

@@ -13,6 +13,7 @@ pub mod http;
 pub mod image;
 pub mod layout;
 pub mod moto;
+pub mod network_balancer;
 pub mod node;
 pub mod procs;
 pub mod service;
@@ -114,6 +115,7 @@ impl Testbed {
             bed
         };
         create_cluster_table(&bed).await?;
+        network_balancer::create()?;
         tls::ensure_ca_and_client()?;
         balancer::start()?;
         start_emulator(&bed, managers, workers)?;
@@ -484,6 +486,11 @@ pub(crate) fn create_bridge() -> Result<()> {
     let addrs = sh::run("ip", &["-o", "addr", "show", "dev", layout::BRIDGE])?;
     if !addrs.contains(&format!(" {cidr} ")) {
         sh::run("ip", &["addr", "add", &cidr, "dev", layout::BRIDGE])?;
+    }
+    // The network load balancer's own address, where its listeners are.
+    let balancer = format!("{}/32", network_balancer::address());
+    if !addrs.contains(&format!(" {balancer} ")) {
+        sh::run("ip", &["addr", "add", &balancer, "dev", layout::BRIDGE])?;
     }
     sh::run("ip", &["link", "set", layout::BRIDGE, "up"]).map(drop)
 }

@@ -33,6 +33,11 @@ fn matching(belongs: impl Fn(&str, &str) -> bool) -> Vec<i32> {
         .collect()
 }
 
+/// Pids of the processes whose command line contains `part`.
+pub fn running(part: &str) -> Vec<i32> {
+    matching(|cmdline, _| cmdline.contains(part))
+}
+
 /// Pids of node `name`'s processes.
 pub fn of_node(name: &str) -> Vec<i32> {
     let run = format!("{}/{name}/", layout::RUN_DIR);

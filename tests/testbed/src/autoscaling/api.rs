@@ -32,6 +32,9 @@ pub async fn handle(emulator: &Arc<Emulator>, params: &Params) -> Result<Xml, Ap
         "DescribeAutoScalingInstances" => Ok(describe_instances(&emulator.lock(), params)),
         "TerminateInstanceInAutoScalingGroup" => terminate_instance(emulator, params),
         "SetInstanceHealth" => set_instance_health(emulator, params),
+        "AttachTrafficSources" => attach_traffic_sources(emulator, params),
+        "DetachTrafficSources" => detach_traffic_sources(emulator, params),
+        "DescribeTrafficSources" => describe_traffic_sources(&emulator.lock(), params),
         "PutLifecycleHook" => put_hook(emulator, params).await,
         "DescribeLifecycleHooks" => describe_hooks(&emulator.lock(), params),
         "DeleteLifecycleHook" => delete_hook(emulator, params),
@@ -272,6 +275,7 @@ fn create_group(emulator: &Arc<Emulator>, params: &Params) -> Result<Xml, ApiErr
                 deleting: false,
                 launching_zones: Vec::new(),
                 target_groups: Vec::new(),
+                detaching: Vec::new(),
             },
         );
         state.record(
@@ -425,7 +429,7 @@ fn describe_groups(state: &State, params: &Params) -> Xml {
             xml.el("DefaultCooldown", 300);
             xml.strings("AvailabilityZones", &group.zones);
             xml.strings("LoadBalancerNames", Vec::<String>::new());
-            xml.strings("TargetGroupARNs", Vec::<String>::new());
+            xml.strings("TargetGroupARNs", &group.target_groups);
             xml.el("HealthCheckType", "EC2");
             xml.el("HealthCheckGracePeriod", 0);
             xml.list("Instances", state.members(&group.name), |xml, instance| {
@@ -534,6 +538,132 @@ fn set_instance_health(emulator: &Arc<Emulator>, params: &Params) -> Result<Xml,
     drop(state);
     emulator.reconcile(&group);
     Ok(Xml::default())
+}
+
+/// The target groups of `TrafficSources.member.N` (`Identifier`, `Type` `elbv2`): the only
+/// kind the test bed has.
+fn traffic_sources(params: &Params) -> Result<Vec<String>, ApiError> {
+    let sources = params.structs("TrafficSources");
+    if sources.is_empty() {
+        return Err(ApiError::validation(
+            "1 validation error detected: Value null at 'trafficSources' failed to satisfy constraint: Member must not be null",
+        ));
+    }
+    sources
+        .iter()
+        .map(|source| {
+            let identifier = source.get("Identifier").copied().unwrap_or_default();
+            match source.get("Type").copied() {
+                Some("elbv2") | None if identifier.contains(":targetgroup/") => {
+                    Ok(identifier.to_owned())
+                }
+                _ => Err(ApiError::validation(format!(
+                    "Traffic source {identifier} is not an ELB target group (the test bed has only those)"
+                ))),
+            }
+        })
+        .collect()
+}
+
+/// `AttachTrafficSources`: each target group is attached (idempotent) and every instance of
+/// the group that is in service, or past its launch hooks, is registered with it at once, as
+/// Auto Scaling does; the ones launched later are registered before they go in service.
+fn attach_traffic_sources(emulator: &Arc<Emulator>, params: &Params) -> Result<Xml, ApiError> {
+    let name = params.required("AutoScalingGroupName")?;
+    let sources = traffic_sources(params)?;
+    let mut state = emulator.lock();
+    let group = state
+        .groups
+        .get_mut(name)
+        .ok_or_else(|| group_not_found(name))?;
+    let new: Vec<String> = sources
+        .into_iter()
+        .filter(|s| !group.target_groups.contains(s))
+        .collect();
+    group.target_groups.extend(new.iter().cloned());
+    group.detaching.retain(|s| !new.contains(s));
+    let members: Vec<(String, std::net::Ipv4Addr)> = state
+        .members(name)
+        .iter()
+        .filter(|i| {
+            matches!(
+                i.state,
+                LifecycleState::InService | LifecycleState::PendingProceed
+            )
+        })
+        .map(|i| (i.id.clone(), i.ip))
+        .collect();
+    for target_group in &new {
+        state.record(name, None, format!("attached {target_group}"));
+        for (id, ip) in &members {
+            emulator.register(&mut state, name, target_group, id, *ip);
+        }
+    }
+    Ok(Xml::default())
+}
+
+/// `DetachTrafficSources`: each target group is `Removing` while the group's instances
+/// deregister from it (the deregistration delay), then gone. Detaching one not attached is
+/// no error, as in AWS.
+fn detach_traffic_sources(emulator: &Arc<Emulator>, params: &Params) -> Result<Xml, ApiError> {
+    let name = params.required("AutoScalingGroupName")?;
+    let sources = traffic_sources(params)?;
+    let mut state = emulator.lock();
+    let group = state
+        .groups
+        .get_mut(name)
+        .ok_or_else(|| group_not_found(name))?;
+    let leaving: Vec<String> = sources
+        .into_iter()
+        .filter(|s| group.target_groups.contains(s))
+        .collect();
+    group.target_groups.retain(|s| !leaving.contains(s));
+    group.detaching.extend(leaving.iter().cloned());
+    let members: Vec<String> = state.members(name).iter().map(|i| i.id.clone()).collect();
+    for target_group in &leaving {
+        state.record(name, None, format!("detaching {target_group}"));
+    }
+    drop(state);
+    let delay = emulator
+        .clock
+        .real(crate::balancer::DEREGISTRATION_DELAY_SECS);
+    let emulator = Arc::clone(emulator);
+    let group_name = name.to_owned();
+    tokio::spawn(async move {
+        for id in &members {
+            emulator.deregister(&group_name, &leaving, id, delay).await;
+        }
+        let mut state = emulator.lock();
+        if let Some(group) = state.groups.get_mut(&group_name) {
+            group.detaching.retain(|s| !leaving.contains(s));
+        }
+    });
+    Ok(Xml::default())
+}
+
+/// `DescribeTrafficSources`: the group's target groups, `Added` (the test bed's groups use
+/// EC2 health checks, so none goes on to `InService`) or `Removing`.
+fn describe_traffic_sources(state: &State, params: &Params) -> Result<Xml, ApiError> {
+    let name = params.required("AutoScalingGroupName")?;
+    let group = state
+        .groups
+        .get(name)
+        .ok_or_else(|| group_not_found(name))?;
+    let kind = params.optional("TrafficSourceType");
+    let mut xml = Xml::default();
+    let sources = group
+        .target_groups
+        .iter()
+        .map(|s| (s, "Added"))
+        .chain(group.detaching.iter().map(|s| (s, "Removing")))
+        .filter(|_| kind.is_none_or(|k| k == "elbv2"));
+    xml.list("TrafficSources", sources, |xml, (source, state)| {
+        xml.el("TrafficSource", source);
+        xml.el("State", state);
+        xml.el("Identifier", source);
+        xml.el("Type", "elbv2");
+    });
+    Ok(xml)
 }
 
 fn terminate_instance(emulator: &Arc<Emulator>, params: &Params) -> Result<Xml, ApiError> {

@@ -208,17 +208,8 @@ impl Emulator {
                 {
                     // Registered with the target groups at the end of the launch hooks,
                     // before it is in service, as Auto Scaling does.
-                    if Self::attached(&state, &group) {
-                        match self.target_group.register(&id, node.ip) {
-                            Ok(()) => {
-                                state.record(&group, Some(&id), "registered with the load balancer")
-                            }
-                            Err(error) => state.record(
-                                &group,
-                                Some(&id),
-                                format!("load balancer registration failed: {error:#}"),
-                            ),
-                        }
+                    for target_group in Self::attached(&state, &group) {
+                        self.register(&mut state, &group, &target_group, &id, node.ip);
                     }
                     state.set_state(&id, LifecycleState::InService);
                 }
@@ -249,19 +240,9 @@ impl Emulator {
         // Deregistered from the target groups first, the deregistration delay waited out,
         // and only then the termination hooks: Auto Scaling's order.
         let group = self.group_of(&id);
-        if Self::attached(&self.lock(), &group) {
-            let delay = self.clock.real(crate::balancer::DEREGISTRATION_DELAY_SECS);
-            let outcome = self.target_group.deregister(&id, delay).await;
-            let mut state = self.lock();
-            match outcome {
-                Ok(()) => state.record(&group, Some(&id), "deregistered from the load balancer"),
-                Err(error) => state.record(
-                    &group,
-                    Some(&id),
-                    format!("load balancer deregistration failed: {error:#}"),
-                ),
-            }
-        }
+        let attached = Self::attached(&self.lock(), &group);
+        let delay = self.clock.real(crate::balancer::DEREGISTRATION_DELAY_SECS);
+        self.deregister(&group, &attached, &id, delay).await;
         if with_hooks {
             self.hold(&id, Transition::Terminating).await;
         }
@@ -460,10 +441,9 @@ impl Emulator {
             state.set_state(id, LifecycleState::Terminating);
             (instance.group, instance.node)
         };
-        if Self::attached(&self.lock(), &group) {
-            // The machine is gone: nothing to wait for.
-            let _ = self.target_group.deregister(id, Duration::ZERO).await;
-        }
+        // The machine is gone: nothing to wait for.
+        let attached = Self::attached(&self.lock(), &group);
+        self.deregister(&group, &attached, id, Duration::ZERO).await;
         self.finish_termination(id, &node).await;
         self.reconcile(&group);
         Ok(())
@@ -531,13 +511,83 @@ impl Emulator {
         self.start_termination(state, id, true);
     }
 
-    /// Whether `group` has the test bed's target group attached.
-    fn attached(state: &State, group: &str) -> bool {
-        state.groups.get(group).is_some_and(|g| {
-            g.target_groups
-                .iter()
-                .any(|t| t == crate::balancer::TARGET_GROUP_ARN)
-        })
+    /// The target groups attached to `group`.
+    pub fn attached(state: &State, group: &str) -> Vec<String> {
+        state
+            .groups
+            .get(group)
+            .map(|g| g.target_groups.clone())
+            .unwrap_or_default()
+    }
+
+    /// Registers the instance `id` at `ip` with `target_group`: the test bed's web one is
+    /// HAProxy's, any other the network load balancer's.
+    pub fn register(
+        &self,
+        state: &mut State,
+        group: &str,
+        target_group: &str,
+        id: &str,
+        ip: std::net::Ipv4Addr,
+    ) {
+        if target_group != crate::balancer::TARGET_GROUP_ARN {
+            self.targets.register(target_group, id, ip);
+            state.record(group, Some(id), format!("registered with {target_group}"));
+            return;
+        }
+        match self.target_group.register(id, ip) {
+            Ok(()) => state.record(group, Some(id), "registered with the load balancer"),
+            Err(error) => state.record(
+                group,
+                Some(id),
+                format!("load balancer registration failed: {error:#}"),
+            ),
+        }
+    }
+
+    /// Deregisters the instance `id` from `target_groups` at once: no new connections
+    /// anywhere, then `delay` for those open, then it is gone from each.
+    pub async fn deregister(
+        &self,
+        group: &str,
+        target_groups: &[String],
+        id: &str,
+        delay: Duration,
+    ) {
+        let web = target_groups
+            .iter()
+            .any(|t| t == crate::balancer::TARGET_GROUP_ARN);
+        let others: Vec<&String> = target_groups
+            .iter()
+            .filter(|t| *t != crate::balancer::TARGET_GROUP_ARN)
+            .collect();
+        for target_group in &others {
+            self.targets.drain(target_group, id);
+        }
+        let outcome = if web {
+            Some(self.target_group.deregister(id, delay).await)
+        } else {
+            if !others.is_empty() {
+                tokio::time::sleep(delay).await;
+            }
+            None
+        };
+        for target_group in &others {
+            self.targets.remove(target_group, id);
+        }
+        let mut state = self.lock();
+        match outcome {
+            Some(Ok(())) => state.record(group, Some(id), "deregistered from the load balancer"),
+            Some(Err(error)) => state.record(
+                group,
+                Some(id),
+                format!("load balancer deregistration failed: {error:#}"),
+            ),
+            None => {}
+        }
+        for target_group in others {
+            state.record(group, Some(id), format!("deregistered from {target_group}"));
+        }
     }
 
     fn group_of(&self, id: &str) -> String {

@@ -60,6 +60,9 @@ pub struct Emulator {
     boot_env: Vec<(String, String)>,
     /// The test bed's target group ([`crate::balancer::TARGET_GROUP_ARN`], HAProxy).
     pub target_group: crate::balancer::TargetGroup,
+    /// The registrations of the target groups attached through `AttachTrafficSources` (the
+    /// listener sync's, on the network load balancer).
+    pub targets: crate::network_balancer::Targets,
 }
 
 impl Emulator {
@@ -94,6 +97,7 @@ impl Emulator {
             sqs,
             boot_env,
             target_group: crate::balancer::TargetGroup::default(),
+            targets: crate::network_balancer::Targets::default(),
         }
     }
 
@@ -178,6 +182,7 @@ impl Emulator {
                     deleting: false,
                     launching_zones: Vec::new(),
                     target_groups: vec![crate::balancer::TARGET_GROUP_ARN.to_owned()],
+                    detaching: Vec::new(),
                 },
             );
             for (index, node) in nodes.into_iter().enumerate() {
@@ -235,6 +240,11 @@ pub async fn serve(
         .route("/emulator/spot-notice", post(spot_notice))
         .route("/emulator/throttle", post(throttle))
         .with_state(Arc::clone(&emulator));
+    // The network load balancer's listeners, carried by HAProxy to the registrations.
+    let following = Arc::clone(&emulator);
+    let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let elb = aws_sdk_elasticloadbalancingv2::Client::new(&config);
+    tokio::spawn(async move { crate::network_balancer::follow(elb, &following.targets).await });
     // The target group's health: a registered node enters rotation once its check passes.
     let admitting = Arc::clone(&emulator);
     tokio::spawn(async move {

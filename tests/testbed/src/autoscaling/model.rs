@@ -171,6 +171,8 @@ pub struct Group {
     /// The load balancer target groups attached: an instance is registered when it goes in
     /// service, deregistered when its termination begins.
     pub target_groups: Vec<String>,
+    /// Target groups being detached (`Removing`): their instances are deregistering.
+    pub detaching: Vec<String>,
 }
 
 impl Group {

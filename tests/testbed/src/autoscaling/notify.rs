@@ -191,6 +191,7 @@ mod tests {
             deleting: false,
             launching_zones: Vec::new(),
             target_groups: Vec::new(),
+            detaching: Vec::new(),
         };
         let parsed = parse_message(test_message(&group, "r").as_bytes()).expect("parses");
         assert!(
