@@ -257,6 +257,7 @@ impl Balancer for FakeBalancer {
                 port: *port,
                 protocol: protocol.clone(),
                 attached: false,
+                detaching: false,
             }),
             AttachTargetGroup { arn } => {
                 for group in state.target_groups.iter_mut().filter(|g| g.arn == *arn) {

@@ -22,6 +22,8 @@ use crate::processor::Processor;
 
 /// A full sync at least this often, events or not.
 pub const FULL_SYNC_EVERY: Duration = Duration::from_secs(60);
+/// How soon a sync that waits on AWS (a target group detaching) looks again.
+const LOOK_AGAIN: Duration = Duration::from_secs(2);
 /// How soon a sync that could not look is tried again.
 const RETRY_AFTER: Duration = Duration::from_secs(5);
 /// Rounds of look-decide-act in one sync: serving a new port takes three (target group;
@@ -110,6 +112,9 @@ impl<S: SwarmNodes, H: LifecycleHooks> Processor<S, H> {
             match self.sync_listeners(balancer, not_before).await {
                 Ok(synced) => {
                     since = started_at;
+                    if synced.plan.waiting {
+                        next_full = started + LOOK_AGAIN;
+                    }
                     said = self.tell(&synced.plan, said);
                     tracing::debug!(
                         step = "listeners",

@@ -200,6 +200,7 @@ impl NetworkLoadBalancer {
                     port: u16::try_from(g.port()?).ok()?,
                     protocol: protocol_of(g.protocol()?, ""),
                     attached: false,
+                    detaching: false,
                     arn,
                 };
                 Some((group, g.target_group_name()?.to_owned()))
@@ -207,9 +208,10 @@ impl NetworkLoadBalancer {
             .collect())
     }
 
-    /// The load balancers' target groups attached to each group.
-    async fn attached(&self) -> Result<Vec<HashSet<String>>, Error> {
+    /// The load balancers' target groups attached to each group, and those it is detaching.
+    async fn attached(&self) -> Result<(Vec<HashSet<String>>, HashSet<String>), Error> {
         let mut attached = Vec::new();
+        let mut detaching = HashSet::new();
         for group in &self.groups {
             let mut identifiers = HashSet::new();
             let mut token = None;
@@ -225,9 +227,12 @@ impl NetworkLoadBalancer {
                     .map_err(|e| autoscaling_failed("DescribeTrafficSources", e))?;
                 for source in page.traffic_sources() {
                     // Removing: on its way out, no longer a place to register with.
-                    if source.state() != Some("Removing")
-                        && let Some(id) = source.identifier()
-                    {
+                    let Some(id) = source.identifier() else {
+                        continue;
+                    };
+                    if source.state() == Some("Removing") {
+                        detaching.insert(id.to_owned());
+                    } else {
                         identifiers.insert(id.to_owned());
                     }
                 }
@@ -238,7 +243,7 @@ impl NetworkLoadBalancer {
             }
             attached.push(identifiers);
         }
-        Ok(attached)
+        Ok((attached, detaching))
     }
 
     /// The account's listener limit for a Network Load Balancer, read once.
@@ -323,7 +328,7 @@ impl NetworkLoadBalancer {
 
 impl Balancer for NetworkLoadBalancer {
     async fn observe(&self) -> Result<Observation, Error> {
-        let (listeners, groups, attached, max_listeners) = tokio::try_join!(
+        let (listeners, groups, (attached, detaching), max_listeners) = tokio::try_join!(
             self.listeners(),
             self.target_groups(),
             self.attached(),
@@ -339,6 +344,7 @@ impl Balancer for NetworkLoadBalancer {
             .iter()
             .map(|(group, _)| TargetGroup {
                 attached: !attached.is_empty() && attached.iter().all(|a| a.contains(&group.arn)),
+                detaching: detaching.contains(&group.arn),
                 ..group.clone()
             })
             .collect();

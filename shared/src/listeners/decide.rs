@@ -90,6 +90,8 @@ pub struct Plan {
     /// Services whose certificate label cannot be read, with why: their ports are left as
     /// they are, neither made, changed nor removed.
     pub unreadable: Vec<(String, String)>,
+    /// Whether a step waits on AWS (a target group still detaching): look again soon.
+    pub waiting: bool,
 }
 
 /// A port as the services want it served.
@@ -280,15 +282,17 @@ pub fn decide(seen: &Observation) -> Plan {
         if wanted_here || forwarded_to || frozen.contains(&group.port) {
             continue;
         }
-        plan.actions.push(if group.attached {
-            Action::DetachTargetGroup {
+        if group.attached {
+            plan.actions.push(Action::DetachTargetGroup {
                 arn: group.arn.clone(),
-            }
+            });
+        } else if group.detaching {
+            plan.waiting = true;
         } else {
-            Action::DeleteTargetGroup {
+            plan.actions.push(Action::DeleteTargetGroup {
                 arn: group.arn.clone(),
-            }
-        });
+            });
+        }
     }
     plan
 }

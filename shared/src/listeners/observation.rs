@@ -82,6 +82,9 @@ pub struct TargetGroup {
     pub protocol: ListenerProtocol,
     /// Whether both Auto Scaling groups have it attached (they register their instances).
     pub attached: bool,
+    /// Whether a group is still detaching it (its instances deregistering): it is deleted
+    /// only once that is done.
+    pub detaching: bool,
 }
 
 /// Everything [`super::decide`] looks at.

@@ -26,6 +26,7 @@ fn group(port: u16, protocol: ListenerProtocol, attached: bool) -> TargetGroup {
         port,
         protocol,
         attached,
+        detaching: false,
     }
 }
 
@@ -139,6 +140,20 @@ fn a_port_no_service_publishes_any_more_goes_listener_first() {
             vec![Action::DetachTargetGroup {
                 arn: tg.arn.clone(),
             }],
+        ),
+        (
+            "still detaching: the target group waits",
+            Observation {
+                published: vec![],
+                listeners: vec![],
+                target_groups: vec![TargetGroup {
+                    attached: false,
+                    detaching: true,
+                    ..tg.clone()
+                }],
+                ..served.clone()
+            },
+            vec![],
         ),
         (
             "detached: the target group goes",

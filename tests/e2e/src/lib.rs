@@ -7,6 +7,7 @@ pub mod emf;
 pub mod ending;
 pub mod fixture;
 pub mod hard_failures;
+pub mod listeners;
 pub mod load;
 pub mod manager_count;
 pub mod processor;

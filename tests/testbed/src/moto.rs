@@ -10,6 +10,9 @@ use std::time::Duration;
 
 use crate::layout;
 
+/// moto's server, with what it lacks of ELBv2's documented behaviour added.
+const SERVER: &str = include_str!("../moto/server.py");
+
 /// The virtualenv holding the pinned moto.
 pub fn venv() -> PathBuf {
     Path::new(layout::CACHE_DIR).join("venv")
@@ -25,14 +28,19 @@ pub fn start() -> Result<()> {
     if answers() {
         return Ok(());
     }
-    let server = venv().join("bin/moto_server");
-    if !server.exists() {
+    let python = venv().join("bin/python");
+    if !venv().join("bin/moto_server").exists() {
         bail!(
             "{} is missing: run scripts/setup.sh, which installs the pinned moto",
-            server.display()
+            venv().join("bin/moto_server").display()
         );
     }
-    let mut command = Command::new(&server);
+    // moto's server with the ELBv2 behaviours it lacks (see the script).
+    std::fs::create_dir_all(layout::DATA_DIR)?;
+    let script = Path::new(layout::DATA_DIR).join("moto_server.py");
+    std::fs::write(&script, SERVER)?;
+    let mut command = Command::new(&python);
+    command.arg(&script);
     // On the bridge's address, not loopback: a node's boot script reaches it from inside the
     // node's namespace as an instance reaches AWS (the host reaches the bridge too).
     command.args([

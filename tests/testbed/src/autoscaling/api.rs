@@ -630,9 +630,13 @@ fn detach_traffic_sources(emulator: &Arc<Emulator>, params: &Params) -> Result<X
     let emulator = Arc::clone(emulator);
     let group_name = name.to_owned();
     tokio::spawn(async move {
-        for id in &members {
-            emulator.deregister(&group_name, &leaving, id, delay).await;
-        }
+        // Every instance at once, as one deregistration delay.
+        futures_util::future::join_all(
+            members
+                .iter()
+                .map(|id| emulator.deregister(&group_name, &leaving, id, delay)),
+        )
+        .await;
         let mut state = emulator.lock();
         if let Some(group) = state.groups.get_mut(&group_name) {
             group.detaching.retain(|s| !leaving.contains(s));
