@@ -42,6 +42,23 @@ pub struct Options {
     pub rate: u32,
     /// Replicas of the web service.
     pub replicas: u64,
+    /// Ports of more web services (as many replicas), published as users publish them and
+    /// reached through the network load balancer the processor's listener sync keeps (with
+    /// the processor only), each under the same load.
+    pub published: Vec<u16>,
+}
+
+/// What one published service's clients saw.
+#[derive(Debug, Clone, Serialize)]
+pub struct PublishedLoad {
+    /// The port.
+    pub port: u16,
+    /// Requests sent through the network load balancer.
+    pub requests_total: usize,
+    /// Requests failed or timed out.
+    pub requests_failed: usize,
+    /// The first failures: seconds from the start, and what.
+    pub failures: Vec<(f64, String)>,
 }
 
 /// What a run measured.
@@ -89,6 +106,8 @@ pub struct Report {
     pub spans: Vec<Span>,
     /// What went wrong, and when (seconds from the start): quorum lost, an update failed.
     pub events: Vec<(f64, String)>,
+    /// The services published through the network load balancer, each its load.
+    pub published: Vec<PublishedLoad>,
     /// Every request (for the timeline; not written to the JSON).
     #[serde(skip)]
     pub samples: Vec<Sample>,
@@ -129,15 +148,45 @@ pub async fn run(options: &Options, progress: &mut dyn FnMut(&Progress)) -> Resu
     ensure_service(&manager, options.replicas).await?;
     let config = crate::sdk_config().await?;
     let autoscaling = aws_sdk_autoscaling::Client::new(&config);
+    let sync = if options.published.is_empty() || !options.with_processor {
+        Vec::new()
+    } else {
+        crate::listeners::Balancer::new().await?.settings("rolling")
+    };
+    let sync: Vec<(&str, &str)> = sync.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let mut processor = if options.with_processor {
-        Some(start_processor(&config, &autoscaling, PROCESSOR_LOG, &[]).await?)
+        Some(start_processor(&config, &autoscaling, PROCESSOR_LOG, &sync).await?)
     } else {
         remove_hooks(&autoscaling).await;
         None
     };
+    for &port in &options.published {
+        let name = format!("{SERVICE}-{port}");
+        if manager.inspect_service(&name, None).await.is_err() {
+            service::deploy_web(&manager, &name, options.replicas, port).await?;
+        }
+        service::wait_running(
+            &manager,
+            &name,
+            options.replicas as usize,
+            Duration::from_secs(60),
+        )
+        .await?;
+        crate::listeners::wait_answers(port, Duration::from_secs(60)).await?;
+    }
 
     let started_at = Utc::now();
     let load = Load::start((layout::gateway(), balancer::PORT).into(), options.rate);
+    let published_loads: Vec<(u16, Load)> = options
+        .published
+        .iter()
+        .map(|&port| {
+            (
+                port,
+                Load::start(crate::listeners::address(port), options.rate),
+            )
+        })
+        .collect();
     let watched: Arc<Mutex<Watched>> = Arc::default();
     let watching = tokio::spawn(watch(Arc::clone(&watched)));
 
@@ -213,6 +262,16 @@ pub async fn run(options: &Options, progress: &mut dyn FnMut(&Progress)) -> Resu
     // A little more load after the last replacement, for the tail of the timeline.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let samples = load.stop().await;
+    let mut published = Vec::new();
+    for (port, load) in published_loads {
+        let samples = load.stop().await;
+        published.push(PublishedLoad {
+            port,
+            requests_total: samples.len(),
+            requests_failed: samples.iter().filter(|s| s.error.is_some()).count(),
+            failures: first_failures(&samples),
+        });
+    }
     watching.abort();
     let (watches, task_starts) = {
         let watched = watched
@@ -273,11 +332,7 @@ pub async fn run(options: &Options, progress: &mut dyn FnMut(&Progress)) -> Resu
         Vec::new()
     };
     let (down_nodes_left, managers_ready, workers_ready) = final_swarm().await;
-    let failures: Vec<(f64, String)> = samples
-        .iter()
-        .filter_map(|s| s.error.clone().map(|e| ((s.at * 10.0).round() / 10.0, e)))
-        .take(20)
-        .collect();
+    let failures = first_failures(&samples);
     let mut sorted = overhead_ms.clone();
     sorted.sort_unstable();
     Ok(Report {
@@ -301,8 +356,18 @@ pub async fn run(options: &Options, progress: &mut dyn FnMut(&Progress)) -> Resu
         overhead_ms,
         spans,
         events,
+        published,
         samples,
     })
+}
+
+/// The first 20 failed requests: seconds from the start, and what.
+fn first_failures(samples: &[Sample]) -> Vec<(f64, String)> {
+    samples
+        .iter()
+        .filter_map(|s| s.error.clone().map(|e| ((s.at * 10.0).round() / 10.0, e)))
+        .take(20)
+        .collect()
 }
 
 /// Seconds from `start` to `at`.

@@ -1,6 +1,7 @@
 //! The rolling upgrade under load, the short version the CI runs (the demo replaces all five
 //! nodes: `scripts/demo.sh`): one manager and one worker replaced through the emulator's
-//! rolling update, the processor draining each, a steady load through the load balancer.
+//! rolling update, the processor draining each, a steady load through the load balancer (and
+//! through the network load balancer to two services published as users publish them).
 //!
 //! Ignored in the plain run: it replaces nodes that other tests know by name, so
 //! `scripts/test.sh` runs it after all of them (`--ignored`).
@@ -34,6 +35,9 @@ async fn a_manager_and_a_worker_replaced_under_load_fail_no_request_keep_quorum_
         per_group: Some(1),
         rate: 20,
         replicas: 3,
+        // Two services published as users publish them, through the network load balancer
+        // the processor's listener sync keeps.
+        published: vec![8301, 8302],
     };
     let report = run(&options, &mut |_| {}).await?;
     ensure!(
@@ -47,6 +51,17 @@ async fn a_manager_and_a_worker_replaced_under_load_fail_no_request_keep_quorum_
         report.requests_total
     );
     ensure!(report.requests_failed == 0, "failed: {:?}", report.failures);
+    ensure!(report.published.len() == 2, "{:?}", report.published);
+    for published in &report.published {
+        ensure!(
+            published.requests_total > 50 && published.requests_failed == 0,
+            "port {}: {} of {} failed: {:?}",
+            published.port,
+            published.requests_failed,
+            published.requests_total,
+            published.failures
+        );
+    }
     ensure!(report.quorum_kept, "{:?}", report.events);
     ensure!(
         report.min_running_replicas >= 2,

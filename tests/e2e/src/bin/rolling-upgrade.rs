@@ -103,6 +103,7 @@ async fn main() -> Result<()> {
                     per_group: args.per_group,
                     rate: args.rate,
                     replicas: 3,
+                    published: Vec::new(),
                 },
                 progress,
             )
