@@ -81,7 +81,7 @@ async fn the_translated_stack_is_created_in_moto_with_its_groups_queue_table_and
         .filter_map(|o| Some((o.output_key()?.to_owned(), o.output_value()?.to_owned())))
         .collect();
     for key in [
-        "LoadBalancerDnsName",
+        "PublishedDnsName",
         "FindManagers",
         "LifecycleQueueUrl",
         "LifecycleDeadLetterQueueUrl",
@@ -128,9 +128,8 @@ async fn the_translated_stack_is_created_in_moto_with_its_groups_queue_table_and
         "WorkerLaunchTemplate",
         "ManagerGroup",
         "WorkerGroup",
-        "LoadBalancer",
-        "ServiceTargetGroup",
-        "HttpListener",
+        "NetworkLoadBalancer",
+        "NetworkLoadBalancerSecurityGroup",
         "LifecycleFunction",
         "LifecycleFunctionLifecycle",
         "ContainerLogGroup",
@@ -142,6 +141,12 @@ async fn the_translated_stack_is_created_in_moto_with_its_groups_queue_table_and
             "{logical} was not created: {made:?}"
         );
     }
+
+    // No ServicePort: no Application Load Balancer.
+    ensure!(
+        !made.contains_key("LoadBalancer"),
+        "an Application Load Balancer was made without ServicePort"
+    );
 
     // No key and no SshCidr: nothing opens port 22 on the nodes.
     ensure!(
@@ -168,7 +173,7 @@ async fn the_translated_stack_is_created_in_moto_with_its_groups_queue_table_and
     );
 
     // The groups as the stack sized them (3 managers, 2 workers, one spare for the rolling
-    // update), behind the load balancer. The test bed points Auto Scaling at its emulator:
+    // update). The test bed points Auto Scaling at its emulator:
     // this stack lives in moto.
     let autoscaling = aws_sdk_autoscaling::Client::from_conf(
         aws_sdk_autoscaling::config::Builder::from(&sdk)
@@ -195,9 +200,12 @@ async fn the_translated_stack_is_created_in_moto_with_its_groups_queue_table_and
             found.launch_template().is_some(),
             "{group} has no launch template"
         );
+        // No ServicePort: no Application Load Balancer, no target group from the stack; the
+        // listener sync attaches those of the published ports.
         ensure!(
-            !found.target_group_arns().is_empty(),
-            "{group} is not behind the load balancer"
+            found.target_group_arns().is_empty(),
+            "{group} has a target group without ServicePort: {:?}",
+            found.target_group_arns()
         );
         ensure!(
             found

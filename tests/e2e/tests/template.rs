@@ -151,6 +151,36 @@ const BREAKS: &[Break] = &[
         to: "        - Description: Oops\n          IpProtocol: tcp\n          FromPort: 2000\n          ToPort: 3000\n          CidrIp: 0.0.0.0/0\n        - Description: HTTP from anywhere\n",
     },
     Break {
+        rule: "published_ports_only_through_the_network_load_balancer",
+        what: "a published port open to the world on the nodes",
+        from: "          SourceSecurityGroupId: !Ref NetworkLoadBalancerSecurityGroup\n",
+        to: "          CidrIp: 0.0.0.0/0\n",
+    },
+    Break {
+        rule: "published_ports_only_through_the_network_load_balancer",
+        what: "the load balancer takes the overlay port",
+        from: "          FromPort: 4790\n          ToPort: 7945\n          CidrIp: !Ref PublishCidr",
+        to: "          FromPort: 4789\n          ToPort: 7945\n          CidrIp: !Ref PublishCidr",
+    },
+    Break {
+        rule: "swarm_ports_closed_inline",
+        what: "the load balancer takes gossip from anywhere",
+        from: "          FromPort: 7947\n          ToPort: 65535\n          CidrIp: !Ref PublishCidr",
+        to: "          FromPort: 7946\n          ToPort: 65535\n          CidrIp: !Ref PublishCidr",
+    },
+    Break {
+        rule: "listener_sync_changes_only_its_own",
+        what: "the processor may change any listener of the account",
+        from: "                Resource: !Sub arn:${AWS::Partition}:elasticloadbalancing:${AWS::Region}:${AWS::AccountId}:listener/${NetworkLoadBalancer.LoadBalancerFullName}/*\n                Condition:",
+        to: "                Resource: !Sub arn:${AWS::Partition}:elasticloadbalancing:${AWS::Region}:${AWS::AccountId}:listener/*\n                Condition:",
+    },
+    Break {
+        rule: "listener_sync_changes_only_its_own",
+        what: "the processor may change listeners it did not tag",
+        from: "                Condition:\n                  StringEquals:\n                    aws:ResourceTag/swarm:sync:",
+        to: "                Condition:\n                  StringEquals:\n                    aws:ResourceTag/owner:",
+    },
+    Break {
         rule: "published_port_only_from_the_load_balancer",
         what: "the service port open to the world",
         from: "SourceSecurityGroupId: !Ref LoadBalancerSecurityGroup",
@@ -243,8 +273,8 @@ const BREAKS: &[Break] = &[
     Break {
         rule: "no_ssh_unless_asked",
         what: "port 22 open to the world in the nodes' own rules",
-        from: "        - Description: The published service, from the load balancer only\n",
-        to: "        - Description: SSH\n          IpProtocol: tcp\n          FromPort: 22\n          ToPort: 22\n          CidrIp: 0.0.0.0/0\n        - Description: The published service, from the load balancer only\n",
+        from: "        - Description: UDP target groups' health checks",
+        to: "        - Description: SSH\n          IpProtocol: tcp\n          FromPort: 22\n          ToPort: 22\n          CidrIp: 0.0.0.0/0\n        - Description: UDP target groups' health checks",
     },
     Break {
         rule: "no_ssh_unless_asked",
