@@ -17,6 +17,12 @@
 # same load, with the membership sweep and, first, without it; writes
 # target/bench/hard-failures.json and target/bench/hard-failures.svg.
 #
+# `scripts/demo.sh listeners`: every published port reachable through the stack's Network
+# Load Balancer. Two services published from the start take a steady load through it while
+# five more are published and unpublished, each timed (service created → first answer;
+# service removed → listener gone); writes target/bench/listeners.json and
+# target/bench/listeners.svg.
+#
 # `scripts/demo.sh manager-count`: the manager count changed live, 3 → 5 → 3, as stack
 # updates of `ManagerSize` do, under the same load, with the processor and, first, without
 # it; writes target/bench/manager-count.json and target/bench/manager-count.svg.
@@ -28,7 +34,7 @@ testbed=target/debug/testbed
 
 scenario=rolling-upgrade
 case "${1:-}" in
-  hard-failures | manager-count)
+  hard-failures | manager-count | listeners)
     scenario=$1
     shift
     ;;

@@ -163,3 +163,215 @@ pub async fn remove_services(manager: &Docker, names: &[&str]) {
         let _ = manager.delete_service(name).await;
     }
 }
+
+/// How the demo's run goes (`scripts/demo.sh listeners`).
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Requests a second to each of the two services published from the start.
+    pub rate: u32,
+    /// Services published, then unpublished, one after another, while the load runs.
+    pub rounds: u16,
+}
+
+/// What the demo measured.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Report {
+    /// Each round's port, from its service created to its listener in moto (the sync's part).
+    pub publish_to_listener_ms: Vec<u64>,
+    /// Each round's port, from its service created to its first answer through the load
+    /// balancer (the sync, the listener's HAProxy starting, the targets' health checks).
+    pub publish_to_first_answer_ms: Vec<u64>,
+    /// Their median.
+    pub publish_to_first_answer_ms_p50: u64,
+    /// Their maximum.
+    pub publish_to_first_answer_ms_max: u64,
+    /// Each round's port, from its service removed to its listener gone from moto.
+    pub unpublish_to_gone_ms: Vec<u64>,
+    /// Their maximum.
+    pub unpublish_to_gone_ms_max: u64,
+    /// Each round's port, from its service removed to no answer through the load balancer.
+    pub unpublish_to_silent_ms: Vec<u64>,
+    /// Requests to the two services published all along (while the others came and went).
+    pub requests_total: usize,
+    /// Those that failed or timed out.
+    pub requests_failed: usize,
+    /// The first failures: seconds from the start, and what.
+    pub failures: Vec<(f64, String)>,
+    /// From the first request to the last round.
+    pub total_seconds: f64,
+    /// Each round on the timeline: publish → first answer, unpublish → gone.
+    pub spans: Vec<crate::timeline::Span>,
+    /// Nothing is expected here: what went wrong, and when.
+    pub events: Vec<(f64, String)>,
+    /// Every request (for the timeline; not written to the JSON).
+    #[serde(skip)]
+    pub samples: Vec<crate::load::Sample>,
+}
+
+crate::timeline_of!(Report);
+
+/// The ports the services published all along take.
+const STEADY: [u16; 2] = [8401, 8402];
+/// The first port of the rounds' services.
+const FIRST_ROUND_PORT: u16 = 8411;
+
+/// The demo: two services published and under load through the network load balancer, then
+/// `rounds` more published and unpublished one after another, each timed.
+pub async fn run(
+    options: &Options,
+    progress: &mut dyn FnMut(&crate::demo::Progress),
+) -> Result<Report> {
+    let bed = testbed::Testbed::load()?;
+    let manager = bed.manager().await?;
+    let balancer = Balancer::new().await?;
+    let fixture = Fixture::new("listeners-demo", 0, None).await?;
+    let processor = balancer.processor(&fixture, "demo")?;
+    let names: Vec<String> = STEADY
+        .iter()
+        .chain(
+            (0..options.rounds)
+                .map(|r| FIRST_ROUND_PORT + r)
+                .collect::<Vec<_>>()
+                .iter(),
+        )
+        .map(|port| format!("published-{port}"))
+        .collect();
+    let all: Vec<&str> = names.iter().map(String::as_str).collect();
+    remove_services(&manager, &all).await;
+    for port in STEADY {
+        testbed::service::deploy_web(&manager, &format!("published-{port}"), 3, port).await?;
+    }
+    for port in STEADY {
+        wait_answers(port, Duration::from_secs(60)).await?;
+    }
+
+    let started = Instant::now();
+    let loads: Vec<crate::load::Load> = STEADY
+        .iter()
+        .map(|&port| crate::load::Load::start(address(port), options.rate))
+        .collect();
+    let seconds = |at: Instant| at.duration_since(started).as_secs_f64();
+    let mut report = Report {
+        publish_to_listener_ms: Vec::new(),
+        publish_to_first_answer_ms: Vec::new(),
+        publish_to_first_answer_ms_p50: 0,
+        publish_to_first_answer_ms_max: 0,
+        unpublish_to_gone_ms: Vec::new(),
+        unpublish_to_gone_ms_max: 0,
+        unpublish_to_silent_ms: Vec::new(),
+        requests_total: 0,
+        requests_failed: 0,
+        failures: Vec::new(),
+        total_seconds: 0.0,
+        spans: Vec::new(),
+        events: Vec::new(),
+        samples: Vec::new(),
+    };
+    let total = usize::from(options.rounds) * 2;
+    for round in 0..options.rounds {
+        let port = FIRST_ROUND_PORT + round;
+        let name = format!("published-{port}");
+        let requests = || {
+            let samples: Vec<_> = loads.iter().flat_map(|l| l.samples()).collect();
+            let failed = samples.iter().filter(|s| s.error.is_some()).count();
+            (samples.len(), failed)
+        };
+        progress(&crate::demo::Progress {
+            done: usize::from(round) * 2,
+            total,
+            phase: format!("publishing {port}"),
+            requests: requests(),
+        });
+        // Published: the listener in moto, then the first answer through the load balancer.
+        let published = Instant::now();
+        testbed::service::deploy_web(&manager, &name, 1, port).await?;
+        let (listener, answered) = tokio::join!(
+            balancer.wait_listener(port, true, Duration::from_secs(60)),
+            wait_answers(port, Duration::from_secs(60)),
+        );
+        listener?;
+        let answered = answered?;
+        report.publish_to_listener_ms.push(
+            // The listener showed no later than the answer: read its time from the log.
+            listener_made_ms(&processor, port, published).unwrap_or(answered.as_millis() as u64),
+        );
+        report
+            .publish_to_first_answer_ms
+            .push(answered.as_millis() as u64);
+        report.spans.push(crate::timeline::Span {
+            label: format!("{port} published → answers"),
+            start: seconds(published),
+            end: seconds(published + answered),
+        });
+        progress(&crate::demo::Progress {
+            done: usize::from(round) * 2 + 1,
+            total,
+            phase: format!("unpublishing {port}"),
+            requests: requests(),
+        });
+        // A little traffic on it, then unpublished: the listener goes, the port falls silent.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let removed = Instant::now();
+        manager.delete_service(&name).await?;
+        let (gone, silent) = tokio::join!(
+            async {
+                balancer
+                    .wait_listener(port, false, Duration::from_secs(60))
+                    .await
+                    .map(|()| removed.elapsed())
+            },
+            wait_silent(port, Duration::from_secs(60)),
+        );
+        let (gone, silent) = (gone?, silent?);
+        report.unpublish_to_gone_ms.push(gone.as_millis() as u64);
+        report
+            .unpublish_to_silent_ms
+            .push(silent.as_millis() as u64);
+        report.spans.push(crate::timeline::Span {
+            label: format!("{port} removed → gone"),
+            start: seconds(removed),
+            end: seconds(removed + gone),
+        });
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let mut samples = Vec::new();
+    for load in loads {
+        samples.extend(load.stop().await);
+    }
+    samples.sort_by(|a, b| a.at.total_cmp(&b.at));
+    report.total_seconds = started.elapsed().as_secs_f64();
+    report.requests_total = samples.len();
+    report.requests_failed = samples.iter().filter(|s| s.error.is_some()).count();
+    report.failures = samples
+        .iter()
+        .filter_map(|s| s.error.clone().map(|e| ((s.at * 10.0).round() / 10.0, e)))
+        .take(20)
+        .collect();
+    report.samples = samples;
+    let mut sorted = report.publish_to_first_answer_ms.clone();
+    sorted.sort_unstable();
+    report.publish_to_first_answer_ms_p50 = sorted[sorted.len().saturating_sub(1) / 2];
+    report.publish_to_first_answer_ms_max = sorted.last().copied().unwrap_or(0);
+    report.unpublish_to_gone_ms_max = report
+        .unpublish_to_gone_ms
+        .iter()
+        .copied()
+        .max()
+        .unwrap_or(0);
+    remove_services(&manager, &all).await;
+    drop(processor);
+    fixture.remove().await?;
+    Ok(report)
+}
+
+/// When the processor logged the listener on `port` made, in milliseconds after `since`.
+fn listener_made_ms(processor: &ProcessorProcess, port: u16, since: Instant) -> Option<u64> {
+    let since_wall = chrono::Utc::now() - chrono::Duration::from_std(since.elapsed()).ok()?;
+    let logged = processor.logged();
+    let line = logged
+        .lines()
+        .find(|l| l.contains("CreateListener") && l.contains(&format!("port: {port},")))?;
+    let stamp = line.split_whitespace().next()?;
+    let at = chrono::DateTime::parse_from_rfc3339(stamp).ok()?;
+    u64::try_from((at.with_timezone(&chrono::Utc) - since_wall).num_milliseconds()).ok()
+}
