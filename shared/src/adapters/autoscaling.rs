@@ -68,7 +68,8 @@ fn is_no_active_action<E: ProvideErrorMetadata, R>(error: &SdkError<E, R>) -> bo
     })
 }
 
-fn failed<E, R>(call: &'static str, error: SdkError<E, R>) -> Error
+/// An Auto Scaling call's failure, its SDK error read for an operator.
+pub(crate) fn failed<E, R>(call: &'static str, error: SdkError<E, R>) -> Error
 where
     E: std::error::Error + crate::error::ProvideErrorMetadata + Send + Sync + 'static,
     R: std::fmt::Debug + Send + Sync + 'static,

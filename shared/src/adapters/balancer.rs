@@ -12,8 +12,8 @@ use aws_sdk_autoscaling::types::TrafficSourceIdentifier;
 use aws_sdk_elasticloadbalancingv2::Client;
 use aws_sdk_elasticloadbalancingv2::error::SdkError;
 use aws_sdk_elasticloadbalancingv2::types::{
-    Action as ElbAction, ActionTypeEnum, Certificate, Listener as ElbListener, ProtocolEnum, Tag,
-    TargetGroupAttribute, TargetTypeEnum,
+    Action as ElbAction, ActionTypeEnum, Certificate, ProtocolEnum, Tag, TargetGroupAttribute,
+    TargetTypeEnum,
 };
 use tokio::sync::OnceCell;
 
@@ -112,31 +112,33 @@ impl NetworkLoadBalancer {
         Ok(tagged)
     }
 
+    /// Which of `items` (by their ARN) carry the sync's tag.
+    async fn tagged_of<T>(
+        &self,
+        items: &[T],
+        arn: impl Fn(&T) -> Option<&str>,
+    ) -> Result<HashSet<String>, Error> {
+        let arns: Vec<String> = items
+            .iter()
+            .filter_map(|i| arn(i).map(str::to_owned))
+            .collect();
+        self.tagged(&arns).await
+    }
+
     /// Every listener of the load balancer, each marked ours or not.
     async fn listeners(&self) -> Result<Vec<Listener>, Error> {
-        let mut found: Vec<ElbListener> = Vec::new();
-        let mut marker = None;
-        loop {
-            let page = self
-                .elb
-                .describe_listeners()
-                .load_balancer_arn(&self.load_balancer)
-                .set_marker(marker)
-                .page_size(400)
-                .send()
-                .await
-                .map_err(|e| failed("DescribeListeners", e))?;
-            found.extend(page.listeners().iter().cloned());
-            marker = page.next_marker().map(str::to_owned);
-            if marker.is_none() {
-                break;
-            }
-        }
-        let arns: Vec<String> = found
-            .iter()
-            .filter_map(|l| l.listener_arn().map(str::to_owned))
-            .collect();
-        let ours = self.tagged(&arns).await?;
+        let found = self
+            .elb
+            .describe_listeners()
+            .load_balancer_arn(&self.load_balancer)
+            .page_size(400)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| failed("DescribeListeners", e))?;
+        let ours = self.tagged_of(&found, |l| l.listener_arn()).await?;
         Ok(found
             .iter()
             .filter_map(|l| {
@@ -157,53 +159,37 @@ impl NetworkLoadBalancer {
             .collect())
     }
 
-    /// The sync's target groups: named from its prefix and tagged.
-    async fn target_groups(&self) -> Result<Vec<(TargetGroup, String)>, Error> {
-        let mut named = Vec::new();
-        let mut marker = None;
+    /// The sync's target groups: named from its prefix and tagged. Every target group of the
+    /// account and region is listed: one the sync made and a crash left unattached and
+    /// without a listener is found too, and removed once no service wants its port.
+    async fn target_groups(&self) -> Result<Vec<TargetGroup>, Error> {
         let start = format!("{}-", self.prefix);
-        loop {
-            let page = self
-                .elb
-                .describe_target_groups()
-                .set_marker(marker)
-                .page_size(400)
-                .send()
-                .await
-                .map_err(|e| failed("DescribeTargetGroups", e))?;
-            for group in page.target_groups() {
-                if group
-                    .target_group_name()
-                    .is_some_and(|n| n.starts_with(&start))
-                {
-                    named.push(group.clone());
-                }
-            }
-            marker = page.next_marker().map(str::to_owned);
-            if marker.is_none() {
-                break;
-            }
-        }
-        let arns: Vec<String> = named
-            .iter()
-            .filter_map(|g| g.target_group_arn().map(str::to_owned))
+        let named: Vec<_> = self
+            .elb
+            .describe_target_groups()
+            .page_size(400)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| failed("DescribeTargetGroups", e))?
+            .into_iter()
+            .filter(|g| g.target_group_name().is_some_and(|n| n.starts_with(&start)))
             .collect();
-        let ours = self.tagged(&arns).await?;
+        let ours = self.tagged_of(&named, |g| g.target_group_arn()).await?;
         Ok(named
             .iter()
             .filter_map(|g| {
                 let arn = g.target_group_arn()?.to_owned();
-                if !ours.contains(&arn) {
-                    return None;
-                }
-                let group = TargetGroup {
+                ours.contains(&arn).then_some(())?;
+                Some(TargetGroup {
                     port: u16::try_from(g.port()?).ok()?,
                     protocol: protocol_of(g.protocol()?, ""),
                     attached: false,
                     detaching: false,
                     arn,
-                };
-                Some((group, g.target_group_name()?.to_owned()))
+                })
             })
             .collect())
     }
@@ -213,32 +199,26 @@ impl NetworkLoadBalancer {
         let mut attached = Vec::new();
         let mut detaching = HashSet::new();
         for group in &self.groups {
+            let pages = self
+                .autoscaling
+                .describe_traffic_sources()
+                .auto_scaling_group_name(group.as_str())
+                .traffic_source_type("elbv2")
+                .into_paginator()
+                .send()
+                .try_collect()
+                .await
+                .map_err(|e| super::autoscaling::failed("DescribeTrafficSources", e))?;
             let mut identifiers = HashSet::new();
-            let mut token = None;
-            loop {
-                let page = self
-                    .autoscaling
-                    .describe_traffic_sources()
-                    .auto_scaling_group_name(group.as_str())
-                    .traffic_source_type("elbv2")
-                    .set_next_token(token)
-                    .send()
-                    .await
-                    .map_err(|e| autoscaling_failed("DescribeTrafficSources", e))?;
-                for source in page.traffic_sources() {
-                    // Removing: on its way out, no longer a place to register with.
-                    let Some(id) = source.identifier() else {
-                        continue;
-                    };
-                    if source.state() == Some("Removing") {
-                        detaching.insert(id.to_owned());
-                    } else {
-                        identifiers.insert(id.to_owned());
-                    }
-                }
-                token = page.next_token().map(str::to_owned);
-                if token.is_none() {
-                    break;
+            for source in pages.iter().flat_map(|page| page.traffic_sources()) {
+                let Some(id) = source.identifier() else {
+                    continue;
+                };
+                // Removing: on its way out, no longer a place to register with.
+                if source.state() == Some("Removing") {
+                    detaching.insert(id.to_owned());
+                } else {
+                    identifiers.insert(id.to_owned());
                 }
             }
             attached.push(identifiers);
@@ -318,6 +298,25 @@ impl NetworkLoadBalancer {
         Ok(())
     }
 
+    /// One Auto Scaling call (`call`) for each of the groups, in turn.
+    async fn each_group<T, E, R, Fut>(
+        &self,
+        call: &'static str,
+        request: impl Fn(&str) -> Fut,
+    ) -> Result<(), Error>
+    where
+        Fut: std::future::Future<Output = Result<T, SdkError<E, R>>>,
+        E: std::error::Error + crate::error::ProvideErrorMetadata + Send + Sync + 'static,
+        R: std::fmt::Debug + Send + Sync + 'static,
+    {
+        for group in &self.groups {
+            request(group.as_str())
+                .await
+                .map_err(|e| super::autoscaling::failed(call, e))?;
+        }
+        Ok(())
+    }
+
     fn source(arn: &str) -> TrafficSourceIdentifier {
         TrafficSourceIdentifier::builder()
             .identifier(arn)
@@ -334,7 +333,7 @@ impl Balancer for NetworkLoadBalancer {
             self.attached(),
             async { Ok(self.max_listeners().await) },
         )?;
-        let ours: HashSet<&str> = groups.iter().map(|(g, _)| g.arn.as_str()).collect();
+        let ours: HashSet<&str> = groups.iter().map(|g| g.arn.as_str()).collect();
         let foreign_target_groups = attached
             .iter()
             .map(|a| a.iter().filter(|arn| !ours.contains(arn.as_str())).count())
@@ -342,7 +341,7 @@ impl Balancer for NetworkLoadBalancer {
             .unwrap_or(0);
         let target_groups = groups
             .iter()
-            .map(|(group, _)| TargetGroup {
+            .map(|group| TargetGroup {
                 attached: !attached.is_empty() && attached.iter().all(|a| a.contains(&group.arn)),
                 detaching: detaching.contains(&group.arn),
                 ..group.clone()
@@ -364,16 +363,14 @@ impl Balancer for NetworkLoadBalancer {
                 self.create_target_group(*port, protocol).await
             }
             Action::AttachTargetGroup { arn } => {
-                for group in &self.groups {
+                self.each_group("AttachTrafficSources", |group| {
                     self.autoscaling
                         .attach_traffic_sources()
-                        .auto_scaling_group_name(group.as_str())
+                        .auto_scaling_group_name(group)
                         .traffic_sources(Self::source(arn))
                         .send()
-                        .await
-                        .map_err(|e| autoscaling_failed("AttachTrafficSources", e))?;
-                }
-                Ok(())
+                })
+                .await
             }
             Action::CreateListener {
                 port,
@@ -419,16 +416,14 @@ impl Balancer for NetworkLoadBalancer {
                 }
             }
             Action::DetachTargetGroup { arn } => {
-                for group in &self.groups {
+                self.each_group("DetachTrafficSources", |group| {
                     self.autoscaling
                         .detach_traffic_sources()
-                        .auto_scaling_group_name(group.as_str())
+                        .auto_scaling_group_name(group)
                         .traffic_sources(Self::source(arn))
                         .send()
-                        .await
-                        .map_err(|e| autoscaling_failed("DetachTrafficSources", e))?;
-                }
-                Ok(())
+                })
+                .await
             }
             Action::DeleteTargetGroup { arn } => {
                 match self
@@ -526,17 +521,6 @@ where
     R: std::fmt::Debug + Send + Sync + 'static,
 {
     Error::LoadBalancing {
-        call,
-        source: crate::error::sdk_cause(error),
-    }
-}
-
-fn autoscaling_failed<E, R>(call: &'static str, error: SdkError<E, R>) -> Error
-where
-    E: std::error::Error + crate::error::ProvideErrorMetadata + Send + Sync + 'static,
-    R: std::fmt::Debug + Send + Sync + 'static,
-{
-    Error::AutoScaling {
         call,
         source: crate::error::sdk_cause(error),
     }

@@ -271,17 +271,18 @@ pub async fn run(
     for round in 0..options.rounds {
         let port = FIRST_ROUND_PORT + round;
         let name = format!("published-{port}");
-        let requests = || {
+        // Where the run is: steps done, what happens now, the steady load's requests.
+        let mut say = |done: usize, phase: String| {
             let samples: Vec<_> = loads.iter().flat_map(|l| l.samples()).collect();
             let failed = samples.iter().filter(|s| s.error.is_some()).count();
-            (samples.len(), failed)
+            progress(&crate::demo::Progress {
+                done,
+                total,
+                phase,
+                requests: (samples.len(), failed),
+            });
         };
-        progress(&crate::demo::Progress {
-            done: usize::from(round) * 2,
-            total,
-            phase: format!("publishing {port}"),
-            requests: requests(),
-        });
+        say(usize::from(round) * 2, format!("publishing {port}"));
         // Published: the listener in moto, then the first answer through the load balancer.
         let published = Instant::now();
         testbed::service::deploy_web(&manager, &name, 1, port).await?;
@@ -303,12 +304,7 @@ pub async fn run(
             start: seconds(published),
             end: seconds(published + answered),
         });
-        progress(&crate::demo::Progress {
-            done: usize::from(round) * 2 + 1,
-            total,
-            phase: format!("unpublishing {port}"),
-            requests: requests(),
-        });
+        say(usize::from(round) * 2 + 1, format!("unpublishing {port}"));
         // A little traffic on it, then unpublished: the listener goes, the port falls silent.
         tokio::time::sleep(Duration::from_secs(1)).await;
         let removed = Instant::now();

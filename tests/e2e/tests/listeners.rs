@@ -62,20 +62,7 @@ fn publishing(
 /// Makes a listener on `port` as an operator would by hand, untagged, with its own target
 /// group.
 async fn foreign_listener(balancer: &Balancer, port: u16) -> Result<(String, String)> {
-    let group = balancer
-        .elb
-        .create_target_group()
-        .name(format!("by-hand-{port}"))
-        .protocol(ProtocolEnum::Tcp)
-        .port(i32::from(port))
-        .vpc_id(&balancer.described.vpc)
-        .target_type(TargetTypeEnum::Instance)
-        .send()
-        .await?;
-    let group_arn = group.target_groups()[0]
-        .target_group_arn()
-        .unwrap_or_default()
-        .to_owned();
+    let group_arn = target_group(balancer, &format!("by-hand-{port}"), port).await?;
     let listener = balancer
         .elb
         .create_listener()
@@ -95,6 +82,25 @@ async fn foreign_listener(balancer: &Balancer, port: u16) -> Result<(String, Str
         .unwrap_or_default()
         .to_owned();
     Ok((listener_arn, group_arn))
+}
+
+/// Makes a TCP target group `name` on `port` (or finds it: the same settings again), as an
+/// operator would by hand; its ARN.
+async fn target_group(balancer: &Balancer, name: &str, port: u16) -> Result<String> {
+    let made = balancer
+        .elb
+        .create_target_group()
+        .name(name)
+        .protocol(ProtocolEnum::Tcp)
+        .port(i32::from(port))
+        .vpc_id(&balancer.described.vpc)
+        .target_type(TargetTypeEnum::Instance)
+        .send()
+        .await?;
+    Ok(made.target_groups()[0]
+        .target_group_arn()
+        .unwrap_or_default()
+        .to_owned())
 }
 
 /// Waits until a processor's log holds every one of `parts` on one line.
@@ -345,24 +351,8 @@ async fn every_published_port_is_reachable_through_the_load_balancer_and_only_th
 async fn moto_answers_a_repeated_create_as_elb_does() -> Result<()> {
     let balancer = Balancer::new().await?;
     let port: u16 = 8290;
-    let create_group = async || {
-        balancer
-            .elb
-            .create_target_group()
-            .name(format!("conformance-{port}"))
-            .protocol(ProtocolEnum::Tcp)
-            .port(i32::from(port))
-            .vpc_id(&balancer.described.vpc)
-            .target_type(TargetTypeEnum::Instance)
-            .send()
-            .await
-            .map(|a| {
-                a.target_groups()[0]
-                    .target_group_arn()
-                    .unwrap_or_default()
-                    .to_owned()
-            })
-    };
+    let name = format!("conformance-{port}");
+    let create_group = async || target_group(&balancer, &name, port).await;
     let group = create_group().await?;
     ensure!(
         create_group().await? == group,

@@ -565,25 +565,45 @@ fn traffic_sources(params: &Params) -> Result<Vec<String>, ApiError> {
         .collect()
 }
 
-/// `AttachTrafficSources`: each target group is attached (idempotent) and every instance of
-/// the group that is in service, or past its launch hooks, is registered with it at once, as
-/// Auto Scaling does; the ones launched later are registered before they go in service.
-fn attach_traffic_sources(emulator: &Arc<Emulator>, params: &Params) -> Result<Xml, ApiError> {
+/// The group the call names, and the traffic sources it names that change: those not
+/// attached yet (`attach`), or those attached (to detach), the group's lists changed.
+fn change_sources(
+    state: &mut State,
+    params: &Params,
+    attach: bool,
+) -> Result<(String, Vec<String>), ApiError> {
     let name = params.required("AutoScalingGroupName")?;
     let sources = traffic_sources(params)?;
-    let mut state = emulator.lock();
     let group = state
         .groups
         .get_mut(name)
         .ok_or_else(|| group_not_found(name))?;
-    let new: Vec<String> = sources
+    let changed: Vec<String> = sources
         .into_iter()
-        .filter(|s| !group.target_groups.contains(s))
+        .filter(|s| group.target_groups.contains(s) != attach)
         .collect();
-    group.target_groups.extend(new.iter().cloned());
-    group.detaching.retain(|s| !new.contains(s));
+    if attach {
+        group.target_groups.extend(changed.iter().cloned());
+        group.detaching.retain(|s| !changed.contains(s));
+    } else {
+        group.target_groups.retain(|s| !changed.contains(s));
+        group.detaching.extend(changed.iter().cloned());
+    }
+    for source in &changed {
+        let what = if attach { "attached" } else { "detaching" };
+        state.record(name, None, format!("{what} {source}"));
+    }
+    Ok((name.to_owned(), changed))
+}
+
+/// `AttachTrafficSources`: each target group is attached (idempotent) and every instance of
+/// the group that is in service, or past its launch hooks, is registered with it at once, as
+/// Auto Scaling does; the ones launched later are registered before they go in service.
+fn attach_traffic_sources(emulator: &Arc<Emulator>, params: &Params) -> Result<Xml, ApiError> {
+    let mut state = emulator.lock();
+    let (name, new) = change_sources(&mut state, params, true)?;
     let members: Vec<(String, std::net::Ipv4Addr)> = state
-        .members(name)
+        .members(&name)
         .iter()
         .filter(|i| {
             matches!(
@@ -594,9 +614,8 @@ fn attach_traffic_sources(emulator: &Arc<Emulator>, params: &Params) -> Result<X
         .map(|i| (i.id.clone(), i.ip))
         .collect();
     for target_group in &new {
-        state.record(name, None, format!("attached {target_group}"));
         for (id, ip) in &members {
-            emulator.register(&mut state, name, target_group, id, *ip);
+            emulator.register(&mut state, &name, target_group, id, *ip);
         }
     }
     Ok(Xml::default())
@@ -606,39 +625,24 @@ fn attach_traffic_sources(emulator: &Arc<Emulator>, params: &Params) -> Result<X
 /// deregister from it (the deregistration delay), then gone. Detaching one not attached is
 /// no error, as in AWS.
 fn detach_traffic_sources(emulator: &Arc<Emulator>, params: &Params) -> Result<Xml, ApiError> {
-    let name = params.required("AutoScalingGroupName")?;
-    let sources = traffic_sources(params)?;
     let mut state = emulator.lock();
-    let group = state
-        .groups
-        .get_mut(name)
-        .ok_or_else(|| group_not_found(name))?;
-    let leaving: Vec<String> = sources
-        .into_iter()
-        .filter(|s| group.target_groups.contains(s))
-        .collect();
-    group.target_groups.retain(|s| !leaving.contains(s));
-    group.detaching.extend(leaving.iter().cloned());
-    let members: Vec<String> = state.members(name).iter().map(|i| i.id.clone()).collect();
-    for target_group in &leaving {
-        state.record(name, None, format!("detaching {target_group}"));
-    }
+    let (name, leaving) = change_sources(&mut state, params, false)?;
+    let members: Vec<String> = state.members(&name).iter().map(|i| i.id.clone()).collect();
     drop(state);
     let delay = emulator
         .clock
         .real(crate::balancer::DEREGISTRATION_DELAY_SECS);
     let emulator = Arc::clone(emulator);
-    let group_name = name.to_owned();
     tokio::spawn(async move {
         // Every instance at once, as one deregistration delay.
         futures_util::future::join_all(
             members
                 .iter()
-                .map(|id| emulator.deregister(&group_name, &leaving, id, delay)),
+                .map(|id| emulator.deregister(&name, &leaving, id, delay)),
         )
         .await;
         let mut state = emulator.lock();
-        if let Some(group) = state.groups.get_mut(&group_name) {
+        if let Some(group) = state.groups.get_mut(&name) {
             group.detaching.retain(|s| !leaving.contains(s));
         }
     });
