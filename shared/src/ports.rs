@@ -27,6 +27,23 @@ pub trait SwarmNodes: Send + Sync {
     fn demote(&self, node_id: &str) -> impl Future<Output = Result<(), Error>> + Send;
     /// Sets a node's availability to `drain`.
     fn drain(&self, node_id: &str) -> impl Future<Output = Result<(), Error>> + Send;
+    /// Sets a node's availability to `pause` (it keeps its tasks and takes no new ones).
+    fn pause(&self, node_id: &str) -> impl Future<Output = Result<(), Error>> + Send;
+    /// Scales a service up by `added` for the drain of `node_id`, recorded in its labels
+    /// ([`crate::drain::surge`]); done already, it changes nothing.
+    fn surge(
+        &self,
+        service_id: &str,
+        node_id: &str,
+        added: u64,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+    /// Gives a service back its count after the drain of `node_id` (or steps aside when
+    /// someone else changed the count); given back already, or gone, it changes nothing.
+    fn restore(
+        &self,
+        service_id: &str,
+        node_id: &str,
+    ) -> impl Future<Output = Result<Restoration, Error>> + Send;
     /// Removes a (drained, demoted) node from the swarm; a node already gone is not an error.
     fn remove(&self, node_id: &str) -> impl Future<Output = Result<(), Error>> + Send;
     /// Returns when the swarm may have changed, or after `at_most`.
@@ -59,6 +76,25 @@ pub trait Balancer: Send + Sync {
     fn observe(&self) -> impl Future<Output = Result<listeners::Observation, Error>> + Send;
     /// Makes one change. Each is idempotent: made twice, or by two processes, it is made once.
     fn act(&self, action: &listeners::Action) -> impl Future<Output = Result<(), Error>> + Send;
+}
+
+/// How a surge's end went, as [`SwarmNodes::restore`] says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Restoration {
+    /// The count given back.
+    Restored {
+        /// The count now.
+        replicas: u64,
+    },
+    /// Someone changed the count during the surge: left as they set it.
+    SteppedAside {
+        /// The count they set.
+        replicas: u64,
+        /// The count the surge would have given back.
+        expected: u64,
+    },
+    /// Nothing to give back (given back already, or the service is gone).
+    Nothing,
 }
 
 /// The stack's Auto Scaling groups, as the membership sweep reads and heals them.

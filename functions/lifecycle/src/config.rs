@@ -61,6 +61,10 @@ pub mod vars {
     pub const METRICS_ADDR: &str = "METRICS_ADDR";
     /// The stack's name: the `Stack` dimension of the metrics in CloudWatch.
     pub const STACK_NAME: &str = "STACK_NAME";
+    /// `off` drains as Swarm does (stop-first) instead of scaling each replicated service up
+    /// by its tasks on the node first (default `on`; a service opts out with the label
+    /// `com.docker.aws.surge=false`).
+    pub const SURGE: &str = "SURGE";
     /// The ARN of the Network Load Balancer the listener sync keeps in step with the
     /// services' published ports. Unset: no sync. The three `LISTENERS_*` go together.
     pub const LISTENERS_LOAD_BALANCER: &str = "LISTENERS_LOAD_BALANCER_ARN";
@@ -285,6 +289,8 @@ pub struct Config {
     pub stack_name: String,
     /// The listener sync's load balancer, when it runs.
     pub listeners: Option<ListenerSettings>,
+    /// Whether services are scaled up before their node drains.
+    pub surge: bool,
 }
 
 impl Config {
@@ -408,6 +414,16 @@ impl Config {
             metrics_addr,
             stack_name: get(vars::STACK_NAME).unwrap_or_else(|| "swarm".to_owned()),
             listeners: listener_settings(&get)?,
+            surge: match get(vars::SURGE).as_deref() {
+                None | Some("on") => true,
+                Some("off") => false,
+                Some(other) => {
+                    return Err(ConfigError::Invalid {
+                        var: vars::SURGE,
+                        reason: format!("`{other}` is neither on nor off"),
+                    });
+                }
+            },
         })
     }
 

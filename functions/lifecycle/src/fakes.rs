@@ -15,7 +15,9 @@ use swarm_aws::error::Error;
 use swarm_aws::event::LifecycleAction;
 use swarm_aws::ids::{GroupName, InstanceId};
 use swarm_aws::listeners::{self, Listener, Observation, Publishing, TargetGroup};
-use swarm_aws::ports::{Answer, Balancer, Groups, LifecycleHooks, Queue, Received, SwarmNodes};
+use swarm_aws::ports::{
+    Answer, Balancer, Groups, LifecycleHooks, Queue, Received, Restoration, SwarmNodes,
+};
 use swarm_aws::sweep::{GroupMember, SweepNode};
 
 /// One worker running one replica of a 2-replica service, in a 3-manager swarm.
@@ -47,10 +49,13 @@ impl FakeSwarm {
                     service: "web".into(),
                 }],
                 services: vec![ServiceFacts {
+                    id: "svc-web".into(),
                     name: "web".into(),
                     mode: ServiceMode::Replicated { desired: 2 },
                     running_elsewhere: 1,
                     unplaceable: None,
+                    on_node: 1,
+                    surge: Default::default(),
                 }],
             }),
             calls: Mutex::new(Vec::new()),
@@ -83,8 +88,53 @@ impl SwarmNodes for FakeSwarm {
         view.tasks_on_node.clear();
         for service in &mut view.services {
             service.running_elsewhere = 2;
+            service.on_node = 0;
         }
         Ok(())
+    }
+
+    async fn pause(&self, _node_id: &str) -> Result<(), Error> {
+        self.call("pause");
+        let mut view = self.view.lock().expect("view");
+        if let Some(node) = view.node.as_mut() {
+            node.availability = Availability::Pause;
+        }
+        Ok(())
+    }
+
+    async fn surge(&self, service_id: &str, _node_id: &str, added: u64) -> Result<(), Error> {
+        self.call("surge");
+        // The new replicas run elsewhere at once.
+        let mut view = self.view.lock().expect("view");
+        for service in view.services.iter_mut().filter(|s| s.id == service_id) {
+            if let ServiceMode::Replicated { desired } = service.mode {
+                service.surge.base = Some(desired);
+                service.surge.for_node = Some(added);
+                service.mode = ServiceMode::Replicated {
+                    desired: desired + added,
+                };
+                service.running_elsewhere += added;
+            }
+        }
+        Ok(())
+    }
+
+    async fn restore(&self, service_id: &str, _node_id: &str) -> Result<Restoration, Error> {
+        self.call("restore");
+        let mut view = self.view.lock().expect("view");
+        for service in view.services.iter_mut().filter(|s| s.id == service_id) {
+            if let (Some(added), ServiceMode::Replicated { desired }) =
+                (service.surge.for_node.take(), service.mode)
+            {
+                service.mode = ServiceMode::Replicated {
+                    desired: desired - added,
+                };
+                return Ok(Restoration::Restored {
+                    replicas: desired - added,
+                });
+            }
+        }
+        Ok(Restoration::Nothing)
     }
 
     async fn remove(&self, node_id: &str) -> Result<(), Error> {

@@ -56,6 +56,14 @@ pub const DRAINS_STARTED: Def = Def {
     unit: Unit::Count,
     labels: &[],
 };
+/// Services scaled up before their node drained.
+pub const SURGES: Def = Def {
+    prometheus: "swarm_lifecycle_surges_total",
+    cloudwatch: "Surges",
+    help: "Services scaled up by their tasks on a node before it drained.",
+    unit: Unit::Count,
+    labels: &[],
+};
 /// Lifecycle actions completed, by transition and result.
 pub const ACTIONS_COMPLETED: Def = Def {
     prometheus: "swarm_lifecycle_actions_completed_total",
@@ -146,7 +154,7 @@ pub const CALLS: Def = Def {
 };
 
 /// Every metric, in the order they are shown.
-pub const ALL: [&Def; 12] = [
+pub const ALL: [&Def; 13] = [
     &DRAINS_STARTED,
     &ACTIONS_COMPLETED,
     &DRAINS_FORCED,
@@ -157,6 +165,7 @@ pub const ALL: [&Def; 12] = [
     &SWEEP_ACTIONS,
     &SWEEP_CANNOT_ACT,
     &LISTENER_CHANGES,
+    &SURGES,
     &MESSAGES_REJECTED,
     &CALLS,
 ];

@@ -14,12 +14,12 @@ use swarm_aws::drain::{ActionStatus, Observation, Step, WaitFor, decide};
 use swarm_aws::error::Error;
 use swarm_aws::event::{LifecycleAction, SpotInterruption, Transition};
 use swarm_aws::ids::InstanceId;
-use swarm_aws::ports::{Answer, LifecycleHooks, SwarmNodes};
+use swarm_aws::ports::{Answer, LifecycleHooks, Restoration, SwarmNodes};
 
 use crate::config::Config;
 use crate::metrics::{
     ACTION_SECONDS, ACTIONS_COMPLETED, DRAINS_FORCED, DRAINS_STARTED, Metrics, OVERHEAD_SECONDS,
-    WAITS,
+    SURGES, WAITS,
 };
 
 /// How a [`Processor::drive`] ended.
@@ -161,6 +161,7 @@ impl<S: SwarmNodes, H: LifecycleHooks> Processor<S, H> {
                 .in_flight(action.token.as_str(), |d| d.heartbeat)
                 .map(|at| at.elapsed()),
             heartbeat_every: self.config.heartbeat_every,
+            surge: self.config.surge,
         })
     }
 
@@ -179,6 +180,7 @@ impl<S: SwarmNodes, H: LifecycleHooks> Processor<S, H> {
             deadline: self.config.drain_deadline,
             since_heartbeat: None,
             heartbeat_every: self.config.heartbeat_every,
+            surge: self.config.surge,
         })
     }
 
@@ -251,7 +253,12 @@ impl<S: SwarmNodes, H: LifecycleHooks> Processor<S, H> {
             Step::Done { .. } => {
                 lock(&self.drains).remove(key);
             }
-            Step::Demote { .. } => {}
+            Step::Demote { .. } | Step::Pause { .. } | Step::Restore { .. } => {}
+            Step::Surge { services, .. } => {
+                for _ in services {
+                    metrics.count(&SURGES, &[]);
+                }
+            }
         }
     }
 
@@ -275,8 +282,54 @@ impl<S: SwarmNodes, H: LifecycleHooks> Processor<S, H> {
                 self.swarm.demote(node_id).await?;
             }
             Step::Drain { node_id, .. } => {
-                tracing::info!(step = step.name(), node_id, reason, "draining the node");
+                // A service drained as it stands, where the surge could not help: said loudly.
+                if reason.contains("drained as it stands") {
+                    tracing::warn!(step = step.name(), node_id, reason, "draining the node");
+                } else {
+                    tracing::info!(step = step.name(), node_id, reason, "draining the node");
+                }
                 self.swarm.drain(node_id).await?;
+            }
+            Step::Pause { node_id, .. } => {
+                tracing::info!(step = step.name(), node_id, reason, "pausing the node");
+                self.swarm.pause(node_id).await?;
+            }
+            Step::Surge {
+                node_id, services, ..
+            } => {
+                tracing::info!(
+                    step = step.name(),
+                    node_id,
+                    reason,
+                    "scaling up before the drain"
+                );
+                for (service_id, _, added) in services {
+                    self.swarm.surge(service_id, node_id, *added).await?;
+                }
+            }
+            Step::Restore {
+                node_id, services, ..
+            } => {
+                for (service_id, name) in services {
+                    match self.swarm.restore(service_id, node_id).await? {
+                        Restoration::Restored { replicas } => tracing::info!(
+                            step = step.name(),
+                            node_id,
+                            service = %name,
+                            replicas,
+                            "the count before the surge given back"
+                        ),
+                        Restoration::SteppedAside { replicas, expected } => tracing::warn!(
+                            step = step.name(),
+                            node_id,
+                            service = %name,
+                            replicas,
+                            expected,
+                            "the service's count was changed by someone else during the surge: left as they set it"
+                        ),
+                        Restoration::Nothing => {}
+                    }
+                }
             }
             Step::Wait { heartbeat, .. } => {
                 tracing::debug!(step = step.name(), reason, "waiting");
@@ -407,7 +460,12 @@ impl<S: SwarmNodes, H: LifecycleHooks> Processor<S, H> {
                     self.swarm.changed(self.config.poll_interval).await;
                 }
                 // An action taken: look again at once.
-                Step::Demote { .. } | Step::Drain { .. } | Step::RemoveNode { .. } => {}
+                Step::Demote { .. }
+                | Step::Pause { .. }
+                | Step::Surge { .. }
+                | Step::Restore { .. }
+                | Step::Drain { .. }
+                | Step::RemoveNode { .. } => {}
             }
         }
     }
@@ -494,7 +552,7 @@ mod tests {
         );
         assert_eq!(
             *processor.swarm.calls.lock().expect("calls"),
-            ["drain", "remove"]
+            ["pause", "surge", "drain", "restore", "remove"]
         );
         assert_eq!(
             processor.hooks.completed.lock().expect("completed").len(),
@@ -527,7 +585,7 @@ mod tests {
         );
         assert_eq!(
             *processor.swarm.calls.lock().expect("calls"),
-            ["drain", "remove"]
+            ["pause", "surge", "drain", "restore", "remove"]
         );
     }
 
@@ -574,9 +632,9 @@ mod tests {
             FakeHooks::default(),
             config(),
         );
-        // This process learns the action is open, and drains the node.
+        // This process learns the action is open, and pauses the node to surge its service.
         let first = processor.step(&action()).await.expect("steps");
-        assert_eq!(first.name(), "drain");
+        assert_eq!(first.name(), "pause");
         // Another processor completes it meanwhile; this one still remembers it open.
         *processor.hooks.ended_elsewhere.lock().expect("ended") = true;
         let outcome = processor

@@ -90,7 +90,7 @@ mod tests {
         );
         assert_eq!(
             *processor.swarm.calls.lock().expect("calls"),
-            ["drain", "remove"]
+            ["pause", "surge", "drain", "restore", "remove"]
         );
         assert!(
             processor
@@ -108,7 +108,7 @@ mod tests {
             .expect("again");
         assert_eq!(
             *processor.swarm.calls.lock().expect("calls"),
-            ["drain", "remove"]
+            ["pause", "surge", "drain", "restore", "remove"]
         );
     }
 

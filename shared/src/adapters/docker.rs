@@ -24,7 +24,7 @@ use bollard::Docker;
 use bollard::models::{LocalNodeState, Node, NodeSpec, NodeSpecAvailabilityEnum, NodeSpecRoleEnum};
 use bollard::query_parameters::{
     DeleteNodeOptions, EventsOptionsBuilder, ListServicesOptions, ListTasksOptions,
-    UpdateNodeOptions,
+    UpdateNodeOptions, UpdateServiceOptions,
 };
 use chrono::Utc;
 use futures_util::StreamExt;
@@ -35,10 +35,11 @@ use crate::cluster::{ClusterRecord, SWARM_PORT};
 use crate::drain::SwarmView;
 use crate::drain::read;
 use crate::drain::snapshot::{Snapshot, drained_nodes, services_of};
+use crate::drain::surge;
 use crate::error::Error;
 use crate::ids::InstanceId;
 use crate::listeners::Publishing;
-use crate::ports::{ClusterStore, SwarmNodes};
+use crate::ports::{ClusterStore, Restoration, SwarmNodes};
 use crate::sweep::SweepNode;
 
 /// The managers' Engine API over mutual TLS (the stack opens it to the processor only).
@@ -463,6 +464,75 @@ impl DockerSwarm {
         Ok((client, swarm.node_id))
     }
 
+    /// Updates a replicated service's count and labels as `change` says (`None`: nothing to
+    /// change), carrying its version and the rest of its spec as it stands now, so that
+    /// nothing another writer set is reverted; read again when the answer is "update out of
+    /// sequence". A service gone, or not replicated, is left alone. Whether it changed.
+    async fn update_service(
+        &self,
+        service_id: &str,
+        mut change: impl FnMut(u64, &HashMap<String, String>) -> Option<surge::Scaled>,
+    ) -> Result<bool, Error> {
+        for tries in 1.. {
+            let inspected = self
+                .call(None, "inspect service", |m| async move {
+                    counted("GET /services/ID", m.inspect_service(service_id, None)).await
+                })
+                .await;
+            let service = match inspected {
+                Ok(service) => service,
+                Err(Error::Docker { ref source, .. }) if read::not_found(source) => {
+                    return Ok(false);
+                }
+                Err(error) => return Err(error),
+            };
+            let version = service.version.and_then(|v| v.index).unwrap_or_default();
+            let mut spec = service.spec.unwrap_or_default();
+            let Some(replicas) = spec
+                .mode
+                .as_ref()
+                .and_then(|m| m.replicated.as_ref())
+                .map(|r| r.replicas.unwrap_or(1).max(0) as u64)
+            else {
+                return Ok(false);
+            };
+            let labels = spec.labels.clone().unwrap_or_default();
+            let Some(scaled) = change(replicas, &labels) else {
+                return Ok(false);
+            };
+            if let Some(replicated) = spec.mode.as_mut().and_then(|m| m.replicated.as_mut()) {
+                replicated.replicas = Some(scaled.replicas as i64);
+            }
+            spec.labels = Some(scaled.labels);
+            let updated = self
+                .call(None, "update service", |m| {
+                    let spec = spec.clone();
+                    async move {
+                        let options = UpdateServiceOptions {
+                            version: version as i32,
+                            ..Default::default()
+                        };
+                        counted(
+                            "POST /services/ID/update",
+                            m.update_service(service_id, spec, options, None),
+                        )
+                        .await
+                    }
+                })
+                .await;
+            match updated {
+                Ok(_) => {
+                    self.changed_by_us();
+                    return Ok(true);
+                }
+                Err(Error::Docker { ref source, .. })
+                    if read::out_of_sequence(source) && tries < UPDATE_TRIES => {}
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(false)
+    }
+
     /// Updates a node's spec with `change`, carrying its version, reading it again when the
     /// answer is "update out of sequence" (someone else updated the node meanwhile).
     async fn update_node(
@@ -589,6 +659,44 @@ impl SwarmNodes for DockerSwarm {
             spec.availability = Some(NodeSpecAvailabilityEnum::DRAIN)
         })
         .await
+    }
+
+    async fn pause(&self, node_id: &str) -> Result<(), Error> {
+        self.update_node(node_id, |spec| {
+            spec.availability = Some(NodeSpecAvailabilityEnum::PAUSE)
+        })
+        .await
+    }
+
+    async fn surge(&self, service_id: &str, node_id: &str, added: u64) -> Result<(), Error> {
+        self.update_service(service_id, |replicas, labels| {
+            surge::surged(replicas, labels, node_id, added)
+        })
+        .await
+        .map(drop)
+    }
+
+    async fn restore(&self, service_id: &str, node_id: &str) -> Result<Restoration, Error> {
+        let mut outcome = Restoration::Nothing;
+        self.update_service(service_id, |replicas, labels| {
+            match surge::restored(replicas, labels, node_id)? {
+                surge::Restored::Restored(scaled) => {
+                    outcome = Restoration::Restored {
+                        replicas: scaled.replicas,
+                    };
+                    Some(scaled)
+                }
+                surge::Restored::SteppedAside { scaled, expected } => {
+                    outcome = Restoration::SteppedAside {
+                        replicas: scaled.replicas,
+                        expected,
+                    };
+                    Some(scaled)
+                }
+            }
+        })
+        .await?;
+        Ok(outcome)
     }
 
     async fn remove(&self, node_id: &str) -> Result<(), Error> {

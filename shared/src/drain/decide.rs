@@ -4,7 +4,8 @@ use std::fmt;
 use std::time::Duration;
 
 use super::observation::{
-    ActionStatus, Availability, NodeFacts, NodeRole, NodeState, Observation, ServiceMode,
+    ActionStatus, Availability, NodeFacts, NodeRole, NodeState, Observation, ServiceFacts,
+    ServiceMode,
 };
 use crate::event::Transition;
 
@@ -38,6 +39,8 @@ pub enum WaitFor {
     Tasks,
     /// The managers to keep a Raft majority without this one (a demotion held back).
     Quorum,
+    /// The replicas a surge added to run elsewhere before the node drains.
+    Surge,
 }
 
 impl WaitFor {
@@ -48,6 +51,7 @@ impl WaitFor {
             Self::Describe => "describe",
             Self::Tasks => "tasks",
             Self::Quorum => "quorum",
+            Self::Surge => "surge",
         }
     }
 }
@@ -65,6 +69,32 @@ pub enum Step {
         /// The swarm node.
         node_id: String,
         /// Why now.
+        reason: String,
+    },
+    /// Set the node's availability to `pause`: it keeps its tasks and takes no new ones, so
+    /// the replicas a surge adds start elsewhere.
+    Pause {
+        /// The swarm node.
+        node_id: String,
+        /// Why.
+        reason: String,
+    },
+    /// Scale each service up by its tasks on the node (recorded in its labels).
+    Surge {
+        /// The swarm node.
+        node_id: String,
+        /// Each service's id and name, and the replicas to add.
+        services: Vec<(String, String, u64)>,
+        /// Why.
+        reason: String,
+    },
+    /// Give each service back the count it had before the surge for this node.
+    Restore {
+        /// The swarm node.
+        node_id: String,
+        /// Each service's id and name.
+        services: Vec<(String, String)>,
+        /// Why.
         reason: String,
     },
     /// Set the node's availability to `drain`: Swarm moves its tasks away.
@@ -109,6 +139,9 @@ impl Step {
         match self {
             Self::Done { .. } => "done",
             Self::Demote { .. } => "demote",
+            Self::Pause { .. } => "pause",
+            Self::Surge { .. } => "surge",
+            Self::Restore { .. } => "restore",
             Self::Drain { .. } => "drain",
             Self::Wait { .. } => "wait",
             Self::RemoveNode { .. } => "remove_node",
@@ -121,6 +154,9 @@ impl Step {
         match self {
             Self::Done { reason }
             | Self::Demote { reason, .. }
+            | Self::Pause { reason, .. }
+            | Self::Surge { reason, .. }
+            | Self::Restore { reason, .. }
             | Self::Drain { reason, .. }
             | Self::Wait { reason, .. }
             | Self::RemoveNode { reason, .. }
@@ -201,9 +237,24 @@ fn terminating(seen: &Observation) -> Step {
         return demotion(seen, node);
     }
     if node.availability != Availability::Drain {
-        return Step::Drain {
+        return before_drain(seen, node);
+    }
+    // Drained: the surges for this node are over, whatever Swarm does next.
+    let surged: Vec<(String, String)> = seen
+        .swarm
+        .services
+        .iter()
+        .filter(|s| s.surge.for_node.is_some())
+        .map(|s| (s.id.clone(), s.name.clone()))
+        .collect();
+    if !surged.is_empty() {
+        return Step::Restore {
             node_id: node.id.clone(),
-            reason: "Swarm reschedules its tasks on the other nodes".into(),
+            reason: format!(
+                "the node is drained: {} given back the count before the surge",
+                names(surged.iter().map(|(_, name)| name.as_str()))
+            ),
+            services: surged,
         };
     }
     let pending = still_moving(seen, node);
@@ -227,6 +278,107 @@ fn terminating(seen: &Observation) -> Step {
         };
     }
     wait(seen, WaitFor::Tasks, pending)
+}
+
+/// Before the drain, the surge: the node paused (so new replicas go elsewhere), each
+/// replicated service with tasks on it scaled up by those tasks, and the drain once the new
+/// replicas run (healthy, where the service has a health check: Swarm counts a task running
+/// only then). A service whose new replicas cannot be placed, or are not running after a
+/// third of the drain deadline, is drained as it stands, and the reason says so. Without the
+/// surge (the stack's setting, a Down node), the drain at once, as Swarm does it.
+fn before_drain(seen: &Observation, node: &NodeFacts) -> Step {
+    let drain = |reason: String| Step::Drain {
+        node_id: node.id.clone(),
+        reason,
+    };
+    if !seen.surge || node.state != NodeState::Ready {
+        return drain("Swarm reschedules its tasks on the other nodes".into());
+    }
+    if node.availability == Availability::Active {
+        return Step::Pause {
+            node_id: node.id.clone(),
+            reason:
+                "its replicated services are scaled up before it drains: new replicas go elsewhere"
+                    .into(),
+        };
+    }
+    let to_surge: Vec<(String, String, u64)> = seen
+        .swarm
+        .services
+        .iter()
+        .filter(|s| surgeable(s) && s.surge.for_node.is_none())
+        .map(|s| (s.id.clone(), s.name.clone(), s.on_node))
+        .collect();
+    if !to_surge.is_empty() {
+        return Step::Surge {
+            node_id: node.id.clone(),
+            reason: format!(
+                "{} scaled up by their tasks on the node, so none is ever down",
+                names(to_surge.iter().map(|(_, name, _)| name.as_str()))
+            ),
+            services: to_surge,
+        };
+    }
+    let surged = seen
+        .swarm
+        .services
+        .iter()
+        .filter(|s| s.surge.for_node.is_some());
+    let (stuck, starting): (Vec<&ServiceFacts>, Vec<&ServiceFacts>) = surged
+        .filter(|s| match s.mode {
+            ServiceMode::Replicated { desired } => s.running_elsewhere + s.on_node < desired,
+            _ => false,
+        })
+        .partition(|s| s.unplaceable.is_some());
+    let patience = seen.deadline / 3;
+    if !starting.is_empty() && seen.elapsed < patience {
+        return wait(
+            seen,
+            WaitFor::Surge,
+            starting
+                .iter()
+                .map(|s| match s.mode {
+                    ServiceMode::Replicated { desired } => format!(
+                        "service {}: {} of {} replicas running elsewhere before the drain",
+                        s.name,
+                        s.running_elsewhere,
+                        desired.saturating_sub(s.on_node)
+                    ),
+                    _ => String::new(),
+                })
+                .collect::<Vec<_>>()
+                .join("; "),
+        );
+    }
+    let mut reason = "the surge is running elsewhere: Swarm moves the node's tasks away".to_owned();
+    for service in &stuck {
+        reason.push_str(&format!(
+            "; service {} drained as it stands, its new replicas cannot be placed ({})",
+            service.name,
+            service.unplaceable.as_deref().unwrap_or_default()
+        ));
+    }
+    for service in &starting {
+        reason.push_str(&format!(
+            "; service {} drained as it stands, its new replicas not running after {}",
+            service.name,
+            secs(patience)
+        ));
+    }
+    drain(reason)
+}
+
+/// Whether a service is scaled up before its node drains: replicated (a global service's
+/// task never moves, a job's runs to its end), with tasks on the node, and not opted out.
+fn surgeable(service: &ServiceFacts) -> bool {
+    matches!(service.mode, ServiceMode::Replicated { .. })
+        && service.on_node > 0
+        && !service.surge.opted_out
+}
+
+/// Names, comma-separated.
+fn names<'a>(names: impl Iterator<Item = &'a str>) -> String {
+    names.collect::<Vec<_>>().join(", ")
 }
 
 /// A manager goes only demoted, and is demoted only while the managers left keep a

@@ -13,6 +13,7 @@ mod decide;
 mod observation;
 pub mod read;
 pub mod snapshot;
+pub mod surge;
 
 pub use decide::{ActionResult, Step, WaitFor, decide};
 pub use observation::{

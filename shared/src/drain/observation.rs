@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use super::surge::Surge;
 use crate::event::Transition;
 
 /// Auto Scaling's view of the action: is the instance still held by the hook?
@@ -110,6 +111,8 @@ pub enum ServiceMode {
 /// A service that had a task on the node.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServiceFacts {
+    /// Its id.
+    pub id: String,
     /// Its name.
     pub name: String,
     /// How it schedules.
@@ -119,6 +122,10 @@ pub struct ServiceFacts {
     /// Why the scheduler cannot place a missing replica, when it says so (`no suitable
     /// node (...)`).
     pub unplaceable: Option<String>,
+    /// Its tasks that occupy the node.
+    pub on_node: u64,
+    /// What its labels say of the surges before drains.
+    pub surge: Surge,
 }
 
 /// What the swarm says about one instance's node, as the adapter read it.
@@ -156,4 +163,7 @@ pub struct Observation {
     pub since_heartbeat: Option<Duration>,
     /// How often to heartbeat while waiting (well inside the hook's heartbeat timeout).
     pub heartbeat_every: Duration,
+    /// Whether replicated services are scaled up before the node drains (the stack's
+    /// setting; a service may still opt out).
+    pub surge: bool,
 }

@@ -118,6 +118,17 @@ pub fn out_of_sequence(error: &bollard::errors::Error) -> bool {
         if message.contains("update out of sequence"))
 }
 
+/// Whether a call failed because what it names is not there (any more): HTTP 404.
+pub fn not_found(error: &bollard::errors::Error) -> bool {
+    matches!(
+        error,
+        bollard::errors::Error::DockerResponseServerError {
+            status_code: 404,
+            ..
+        }
+    )
+}
+
 /// The node a call names that is not (or no longer) in the swarm, if that is why it failed:
 /// a task list filtered on a node removed meanwhile is answered 404, `node ID not found`.
 pub fn missing_node(error: &bollard::errors::Error) -> Option<&str> {

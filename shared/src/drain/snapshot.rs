@@ -16,6 +16,7 @@ use bollard::models::{Node, NodeSpecAvailabilityEnum, Service, ServiceSpec, Task
 use chrono::{DateTime, Utc};
 
 use super::read;
+use super::surge;
 use super::{ServiceFacts, ServiceMode, SwarmView, TaskFacts};
 use crate::ids::InstanceId;
 use crate::sweep::SweepNode;
@@ -38,9 +39,9 @@ pub struct Snapshot {
 }
 
 /// The nodes whose tasks a snapshot lists in full: those set to drain, where tasks are
-/// stopping. Elsewhere, what runs is among the tasks the swarm wants running. Empty when no
-/// node drains: then no such list is read at all (a `node` filter without a value would
-/// list every task the swarm remembers).
+/// stopping, and those paused for a surge before their drain. Elsewhere, what runs is among
+/// the tasks the swarm wants running. Empty when no node drains: then no such list is read at
+/// all (a `node` filter without a value would list every task the swarm remembers).
 ///
 /// ```
 /// use swarm_aws::drain::snapshot::drained_nodes;
@@ -53,7 +54,10 @@ pub fn drained_nodes(nodes: &[Node]) -> Vec<String> {
     nodes
         .iter()
         .filter(|n| {
-            n.spec.as_ref().and_then(|s| s.availability) == Some(NodeSpecAvailabilityEnum::DRAIN)
+            matches!(
+                n.spec.as_ref().and_then(|s| s.availability),
+                Some(NodeSpecAvailabilityEnum::DRAIN | NodeSpecAvailabilityEnum::PAUSE)
+            )
         })
         .filter_map(|n| n.id.clone())
         .collect()
@@ -157,10 +161,17 @@ impl Snapshot {
             (0, None)
         };
         Some(ServiceFacts {
+            id: service_id.to_owned(),
             name: spec.name.clone().unwrap_or_else(|| service_id.to_owned()),
             mode,
             running_elsewhere,
             unplaceable,
+            // What a surge adds for this node: the tasks it is asked to run there.
+            on_node: running
+                .iter()
+                .filter(|t| t.node_id.as_deref() == Some(node_id) && read::occupies(t))
+                .count() as u64,
+            surge: surge::read(&spec.labels.clone().unwrap_or_default(), node_id),
         })
     }
 
@@ -342,11 +353,34 @@ mod tests {
     }
 
     #[test]
-    fn only_drained_nodes_have_their_tasks_read_in_full() {
+    fn a_paused_nodes_services_say_what_a_surge_adds_and_what_their_labels_hold() {
+        let mut snapshot = swarm("pause");
+        snapshot.services[0] = serde_json::from_str(
+            r#"{"ID":"s-web","Spec":{"Name":"web","Mode":{"Replicated":{"Replicas":3}},
+                "Labels":{"com.docker.aws.surge.replicas":"2","com.docker.aws.surge.node.n1":"1"}}}"#,
+        )
+        .expect("a service as the Engine API lists it");
+        snapshot.running = vec![
+            task("t1", "s-web", "n1", "running", "running"),
+            task("t2", "s-web", "n2", "running", "running"),
+            task("t3", "s-web", "n2", "starting", "running"),
+        ];
+        let view = snapshot.view(&ours());
+        let web = &view.services[0];
+        assert_eq!(
+            (web.id.as_str(), web.on_node, web.running_elsewhere),
+            ("s-web", 1, 1)
+        );
+        assert_eq!((web.surge.base, web.surge.for_node), (Some(2), Some(1)));
+    }
+
+    #[test]
+    fn only_drained_and_paused_nodes_have_their_tasks_read_in_full() {
         for (availabilities, drained) in [
             (["active", "active"], vec![]),
             (["drain", "active"], vec!["n1"]),
-            (["drain", "pause"], vec!["n1"]),
+            // Paused for a surge: what it runs is what the surge adds.
+            (["drain", "pause"], vec!["n1", "n2"]),
             (["drain", "drain"], vec!["n1", "n2"]),
         ] {
             let nodes = [

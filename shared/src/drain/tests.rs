@@ -49,15 +49,19 @@ fn baseline() -> Observation {
         deadline: Duration::from_secs(900),
         since_heartbeat: Some(Duration::from_secs(1)),
         heartbeat_every: Duration::from_secs(60),
+        surge: false,
     }
 }
 
 fn web(running_elsewhere: u64, unplaceable: Option<&str>) -> ServiceFacts {
     ServiceFacts {
+        id: String::new(),
         name: "web".into(),
         mode: ServiceMode::Replicated { desired: 4 },
         running_elsewhere,
         unplaceable: unplaceable.map(str::to_owned),
+        on_node: 0,
+        surge: Default::default(),
     }
 }
 
@@ -206,10 +210,13 @@ fn every_branch_of_a_termination() {
                 swarm: SwarmView {
                     node: Some(drained(worker())),
                     services: vec![ServiceFacts {
+                        id: String::new(),
                         name: "agent".into(),
                         mode: ServiceMode::Global,
                         running_elsewhere: 4,
                         unplaceable: None,
+                        on_node: 0,
+                        surge: Default::default(),
                     }],
                     ..baseline().swarm
                 },
@@ -226,10 +233,13 @@ fn every_branch_of_a_termination() {
                 swarm: SwarmView {
                     node: Some(drained(worker())),
                     services: vec![ServiceFacts {
+                        id: String::new(),
                         name: "once".into(),
                         mode: ServiceMode::Job,
                         running_elsewhere: 0,
                         unplaceable: None,
+                        on_node: 0,
+                        surge: Default::default(),
                     }],
                     ..baseline().swarm
                 },
@@ -608,4 +618,220 @@ fn an_action_is_open_only_while_its_instance_waits_on_the_hook_of_its_transition
             "{transition:?} {state:?}"
         );
     }
+}
+
+/// `web` with one task on the node, its labels as `surge` says, and `running_elsewhere` of
+/// its `desired` replicas on other nodes.
+fn web_on_node(desired: u64, running_elsewhere: u64, surge: surge::Surge) -> ServiceFacts {
+    ServiceFacts {
+        id: "svc-web".into(),
+        mode: ServiceMode::Replicated { desired },
+        on_node: 1,
+        surge,
+        ..web(running_elsewhere, None)
+    }
+}
+
+fn surged_for_node() -> surge::Surge {
+    surge::Surge {
+        base: Some(1),
+        for_node: Some(1),
+        ..surge::Surge::default()
+    }
+}
+
+fn paused(node: NodeFacts) -> NodeFacts {
+    NodeFacts {
+        availability: Availability::Pause,
+        ..node
+    }
+}
+
+/// The baseline with the surge on, the node as `node`, and `services`.
+fn surging(node: NodeFacts, services: Vec<ServiceFacts>) -> Observation {
+    Observation {
+        surge: true,
+        swarm: SwarmView {
+            node: Some(node),
+            services,
+            ..baseline().swarm
+        },
+        ..baseline()
+    }
+}
+
+#[test]
+fn every_branch_of_the_surge_before_a_drain() {
+    let rows: Vec<(&str, Observation, Expect)> = vec![
+        (
+            "an active worker is paused first: the new replicas must go elsewhere",
+            surging(worker(), vec![]),
+            Expect {
+                step: "pause",
+                says: "scaled up before it drains",
+            },
+        ),
+        (
+            "the surge off: drained at once, as Swarm does",
+            Observation {
+                surge: false,
+                ..surging(worker(), vec![])
+            },
+            Expect {
+                step: "drain",
+                says: "reschedules",
+            },
+        ),
+        (
+            "a Down node: nothing to keep up there, drained at once",
+            surging(
+                NodeFacts {
+                    state: NodeState::Down,
+                    ..worker()
+                },
+                vec![],
+            ),
+            Expect {
+                step: "drain",
+                says: "reschedules",
+            },
+        ),
+        (
+            "paused: each replicated service with tasks there is scaled up by them",
+            surging(
+                paused(worker()),
+                vec![web_on_node(1, 0, surge::Surge::default())],
+            ),
+            Expect {
+                step: "surge",
+                says: "web scaled up",
+            },
+        ),
+        (
+            "surged, the new replica not running yet: wait",
+            surging(paused(worker()), vec![web_on_node(2, 0, surged_for_node())]),
+            Expect {
+                step: "wait",
+                says: "web: 0 of 1 replicas running elsewhere before the drain",
+            },
+        ),
+        (
+            "surged and running elsewhere: now the drain",
+            surging(paused(worker()), vec![web_on_node(2, 1, surged_for_node())]),
+            Expect {
+                step: "drain",
+                says: "the surge is running elsewhere",
+            },
+        ),
+        (
+            "the new replica cannot be placed: drained as it stands, saying why",
+            surging(
+                paused(worker()),
+                vec![ServiceFacts {
+                    unplaceable: Some(
+                        "no suitable node (max replicas per node limit exceed)".into(),
+                    ),
+                    ..web_on_node(2, 0, surged_for_node())
+                }],
+            ),
+            Expect {
+                step: "drain",
+                says: "web drained as it stands, its new replicas cannot be placed (no suitable node",
+            },
+        ),
+        (
+            "the new replica not running after a third of the deadline: drained as it stands",
+            Observation {
+                elapsed: Duration::from_secs(301),
+                ..surging(paused(worker()), vec![web_on_node(2, 0, surged_for_node())])
+            },
+            Expect {
+                step: "drain",
+                says: "web drained as it stands, its new replicas not running after 300 s",
+            },
+        ),
+        (
+            "a global service is not surged: its task never moves",
+            surging(
+                paused(worker()),
+                vec![ServiceFacts {
+                    mode: ServiceMode::Global,
+                    ..web_on_node(1, 0, surge::Surge::default())
+                }],
+            ),
+            Expect {
+                step: "drain",
+                says: "the surge is running elsewhere",
+            },
+        ),
+        (
+            "a service that opted out is not surged",
+            surging(
+                paused(worker()),
+                vec![web_on_node(
+                    1,
+                    0,
+                    surge::Surge {
+                        opted_out: true,
+                        ..surge::Surge::default()
+                    },
+                )],
+            ),
+            Expect {
+                step: "drain",
+                says: "the surge is running elsewhere",
+            },
+        ),
+        (
+            "drained: the surged services get their count back",
+            surging(
+                drained(worker()),
+                vec![web_on_node(2, 2, surged_for_node())],
+            ),
+            Expect {
+                step: "restore",
+                says: "web given back the count before the surge",
+            },
+        ),
+        (
+            "given back: the drain goes on as always",
+            surging(
+                drained(worker()),
+                vec![ServiceFacts {
+                    on_node: 0,
+                    ..web_on_node(1, 1, surge::Surge::default())
+                }],
+            ),
+            Expect {
+                step: "remove_node",
+                says: "drained",
+            },
+        ),
+        (
+            "a manager is demoted before anything else",
+            surging(manager(), vec![]),
+            Expect {
+                step: "demote",
+                says: "majority",
+            },
+        ),
+    ];
+    for (name, seen, expect) in rows {
+        check(name, seen, expect);
+    }
+}
+
+#[test]
+fn a_surge_adds_each_service_its_own_tasks_on_the_node() {
+    let seen = surging(
+        paused(worker()),
+        vec![ServiceFacts {
+            on_node: 2,
+            ..web_on_node(3, 1, surge::Surge::default())
+        }],
+    );
+    let Step::Surge { services, .. } = decide(&seen) else {
+        panic!("no surge");
+    };
+    assert_eq!(services, [("svc-web".to_owned(), "web".to_owned(), 2)]);
 }

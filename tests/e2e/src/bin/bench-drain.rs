@@ -263,10 +263,13 @@ fn parse_and_decide_throughput() -> (f64, f64) {
             reachable_managers: 3,
             tasks_on_node: vec![],
             services: vec![ServiceFacts {
+                id: String::new(),
                 name: "web".into(),
                 mode: ServiceMode::Replicated { desired: 4 },
                 running_elsewhere: 3,
                 unplaceable: None,
+                on_node: 0,
+                surge: Default::default(),
             }],
         },
         transition: Transition::Terminating,
@@ -275,6 +278,7 @@ fn parse_and_decide_throughput() -> (f64, f64) {
         deadline: Duration::from_secs(900),
         since_heartbeat: None,
         heartbeat_every: Duration::from_secs(60),
+        surge: false,
     };
     let started = Instant::now();
     for _ in 0..rounds {
