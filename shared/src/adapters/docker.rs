@@ -24,12 +24,13 @@ use bollard::Docker;
 use bollard::models::{LocalNodeState, Node, NodeSpec, NodeSpecAvailabilityEnum, NodeSpecRoleEnum};
 use bollard::query_parameters::{
     DeleteNodeOptions, EventsOptionsBuilder, ListServicesOptions, ListTasksOptions,
-    UpdateNodeOptions, UpdateServiceOptions,
+    UpdateNodeOptions,
 };
 use chrono::Utc;
 use futures_util::StreamExt;
 
 use super::dynamodb::DynamoStore;
+use super::engine_json;
 use crate::calls::{self, Outcome};
 use crate::cluster::{ClusterRecord, SWARM_PORT};
 use crate::drain::SwarmView;
@@ -465,72 +466,88 @@ impl DockerSwarm {
     }
 
     /// Updates a replicated service's count and labels as `change` says (`None`: nothing to
-    /// change), carrying its version and the rest of its spec as it stands now, so that
-    /// nothing another writer set is reverted; read again when the answer is "update out of
-    /// sequence". A service gone, or not replicated, is left alone. Whether it changed.
+    /// change), carrying its version and the rest of its spec exactly as it stands now (read
+    /// and written as the Engine API's JSON, [`super::engine_json`]), so that nothing another
+    /// writer set is reverted or lost; read again when the answer is "update out of sequence".
+    /// A service gone, or not replicated, is left alone. Whether it changed.
     async fn update_service(
         &self,
         service_id: &str,
         mut change: impl FnMut(u64, &HashMap<String, String>) -> Option<surge::Scaled>,
     ) -> Result<bool, Error> {
-        for tries in 1.. {
-            let inspected = self
-                .call(None, "inspect service", |m| async move {
-                    counted("GET /services/ID", m.inspect_service(service_id, None)).await
-                })
-                .await;
-            let service = match inspected {
+        let failed = |call, source| Error::Docker { call, source };
+        for tries in 1..=UPDATE_TRIES {
+            let endpoint = self.manager_endpoint().await?;
+            let tls = self.tls.as_ref().filter(|_| endpoint.starts_with("tcp://"));
+            let path = format!("/services/{service_id}");
+            let read = engine_json::call(
+                &endpoint,
+                tls,
+                hyper::Method::GET,
+                &path,
+                None,
+                "GET /services/ID",
+            )
+            .await;
+            let service = match read {
                 Ok(service) => service,
-                Err(Error::Docker { ref source, .. }) if read::not_found(source) => {
-                    return Ok(false);
+                Err(source) if read::not_found(&source) => return Ok(false),
+                Err(source) if read::another_manager_may_answer(&source) => {
+                    lock(&self.preferred).take();
+                    continue;
                 }
-                Err(error) => return Err(error),
+                Err(source) => return Err(failed("inspect service", source)),
             };
-            let version = service.version.and_then(|v| v.index).unwrap_or_default();
-            let mut spec = service.spec.unwrap_or_default();
-            let Some(replicas) = spec
-                .mode
-                .as_ref()
-                .and_then(|m| m.replicated.as_ref())
-                .map(|r| r.replicas.unwrap_or(1).max(0) as u64)
-            else {
+            let version = service["Version"]["Index"].as_u64().unwrap_or_default();
+            let mut spec = service["Spec"].clone();
+            let Some(replicas) = spec["Mode"]["Replicated"]["Replicas"].as_u64() else {
                 return Ok(false);
             };
-            let labels = spec.labels.clone().unwrap_or_default();
+            let labels: HashMap<String, String> =
+                serde_json::from_value(spec["Labels"].clone()).unwrap_or_default();
             let Some(scaled) = change(replicas, &labels) else {
                 return Ok(false);
             };
-            if let Some(replicated) = spec.mode.as_mut().and_then(|m| m.replicated.as_mut()) {
-                replicated.replicas = Some(scaled.replicas as i64);
-            }
-            spec.labels = Some(scaled.labels);
-            let updated = self
-                .call(None, "update service", |m| {
-                    let spec = spec.clone();
-                    async move {
-                        let options = UpdateServiceOptions {
-                            version: version as i32,
-                            ..Default::default()
-                        };
-                        counted(
-                            "POST /services/ID/update",
-                            m.update_service(service_id, spec, options, None),
-                        )
-                        .await
-                    }
-                })
-                .await;
-            match updated {
+            spec["Mode"]["Replicated"]["Replicas"] = scaled.replicas.into();
+            spec["Labels"] = serde_json::to_value(scaled.labels).unwrap_or_default();
+            let written = engine_json::call(
+                &endpoint,
+                tls,
+                hyper::Method::POST,
+                &format!("{path}/update?version={version}"),
+                Some(&spec),
+                "POST /services/ID/update",
+            )
+            .await;
+            match written {
                 Ok(_) => {
                     self.changed_by_us();
                     return Ok(true);
                 }
-                Err(Error::Docker { ref source, .. })
-                    if read::out_of_sequence(source) && tries < UPDATE_TRIES => {}
-                Err(error) => return Err(error),
+                Err(source) if read::out_of_sequence(&source) && tries < UPDATE_TRIES => {}
+                Err(source) if read::another_manager_may_answer(&source) => {
+                    lock(&self.preferred).take();
+                }
+                Err(source) => return Err(failed("update service", source)),
             }
         }
-        Ok(false)
+        Err(Error::NoManager {
+            tried: format!("the update of service {service_id} did not go through"),
+        })
+    }
+
+    /// The endpoint of the manager that answered last, or of one found now.
+    async fn manager_endpoint(&self) -> Result<String, Error> {
+        if let Some(known) = lock(&self.preferred).clone() {
+            return Ok(known.endpoint);
+        }
+        self.manager(None).await?;
+        lock(&self.preferred)
+            .clone()
+            .map(|m| m.endpoint)
+            .ok_or_else(|| Error::NoManager {
+                tried: "a manager answered and was forgotten at once".into(),
+            })
     }
 
     /// Updates a node's spec with `change`, carrying its version, reading it again when the

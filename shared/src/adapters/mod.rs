@@ -7,6 +7,7 @@ pub mod cloudformation;
 pub mod docker;
 pub mod dynamodb;
 pub mod engine;
+pub mod engine_json;
 pub mod mutual_tls;
 pub mod secrets;
 pub mod sqs;

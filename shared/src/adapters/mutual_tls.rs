@@ -28,9 +28,9 @@ const IDLE: Duration = Duration::from_secs(60);
 /// How long a connection may take to open.
 const CONNECT: Duration = Duration::from_secs(5);
 
-/// A client of `endpoint` (`tcp://host:2376`) that presents the certificate of `files` and
-/// trusts only their CA; `timeout` (seconds) bounds each call.
-pub fn client(endpoint: &str, files: &TlsFiles, timeout: u64) -> Result<Docker, Error> {
+/// The TLS settings of a client that presents the certificate of `files` and trusts only
+/// their CA.
+pub fn config(endpoint: &str, files: &TlsFiles) -> Result<rustls::ClientConfig, Error> {
     let failed = |source| Error::Endpoint {
         endpoint: endpoint.to_owned(),
         source,
@@ -60,7 +60,17 @@ pub fn client(endpoint: &str, files: &TlsFiles, timeout: u64) -> Result<Docker, 
                 .with_client_auth_cert(chain, key)
         })
         .map_err(|_| failed(cert_error(cert.clone())))?;
+    Ok(config)
+}
 
+/// A client of `endpoint` (`tcp://host:2376`) that presents the certificate of `files` and
+/// trusts only their CA; `timeout` (seconds) bounds each call.
+pub fn client(endpoint: &str, files: &TlsFiles, timeout: u64) -> Result<Docker, Error> {
+    let failed = |source| Error::Endpoint {
+        endpoint: endpoint.to_owned(),
+        source,
+    };
+    let config = config(endpoint, files)?;
     let mut http = HttpConnector::new();
     http.enforce_http(false);
     http.set_nodelay(true);

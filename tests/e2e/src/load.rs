@@ -29,12 +29,109 @@ pub struct Load {
     pub started: Instant,
 }
 
+/// Where each request goes.
+#[derive(Debug, Clone)]
+pub enum Target {
+    /// One address (a load balancer's).
+    Fixed(SocketAddr),
+    /// The addresses a [`Mesh`] keeps, in turn.
+    Mesh(Arc<Mesh>),
+}
+
+impl Target {
+    /// The address of the next request, `None` when there is none to send it to.
+    fn next(&self) -> Option<SocketAddr> {
+        match self {
+            Self::Fixed(addr) => Some(*addr),
+            Self::Mesh(mesh) => mesh.next(),
+        }
+    }
+}
+
+/// Swarm's ingress routing mesh as the test bed stands it in (the kernel has no IPVS): a
+/// published port's requests go to the service's tasks that Swarm says are running (healthy,
+/// for a service with a health check), in turn, as IPVS balances over the running tasks on
+/// every node, the load balancer's targets. The tasks publish in host mode, and the set is
+/// read again every 100 ms, as the mesh follows task states.
+#[derive(Debug, Default)]
+pub struct Mesh {
+    backends: Mutex<Vec<SocketAddr>>,
+    turn: std::sync::atomic::AtomicUsize,
+}
+
+impl Mesh {
+    /// Follows the running tasks of `service` (host-mode `port`) until the returned mesh is
+    /// dropped by everyone holding it; its first reading done before it returns.
+    pub async fn follow(manager: bollard::Docker, service: String, port: u16) -> Arc<Self> {
+        let mesh = Arc::new(Self::default());
+        let mut addresses = std::collections::HashMap::new();
+        mesh.refresh(&manager, &service, port, &mut addresses).await;
+        let weak = Arc::downgrade(&mesh);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                let Some(mesh) = weak.upgrade() else {
+                    return;
+                };
+                mesh.refresh(&manager, &service, port, &mut addresses).await;
+            }
+        });
+        mesh
+    }
+
+    /// Reads the running tasks again; `addresses` keeps each node's address once read.
+    async fn refresh(
+        &self,
+        manager: &bollard::Docker,
+        service: &str,
+        port: u16,
+        addresses: &mut std::collections::HashMap<String, std::net::IpAddr>,
+    ) {
+        let Ok(tasks) = testbed::service::running_tasks(manager, service).await else {
+            return;
+        };
+        let mut backends = Vec::new();
+        for node in tasks.iter().filter_map(|t| t.node_id.clone()) {
+            if !addresses.contains_key(&node)
+                && let Ok(inspected) = manager.inspect_node(&node).await
+                && let Some(ip) = inspected
+                    .status
+                    .and_then(|s| s.addr)
+                    .and_then(|a| a.parse().ok())
+            {
+                addresses.insert(node.clone(), ip);
+            }
+            if let Some(ip) = addresses.get(&node) {
+                backends.push(SocketAddr::new(*ip, port));
+            }
+        }
+        *self
+            .backends
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = backends;
+    }
+
+    fn next(&self) -> Option<SocketAddr> {
+        let backends = self
+            .backends
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let turn = self.turn.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        (!backends.is_empty()).then(|| backends[turn % backends.len()])
+    }
+}
+
 /// The deadline of one request.
 pub const TIMEOUT: Duration = Duration::from_secs(2);
 
 impl Load {
     /// Starts `rate` requests a second to `http://addr/`.
     pub fn start(addr: SocketAddr, rate: u32) -> Self {
+        Self::start_to(Target::Fixed(addr), rate)
+    }
+
+    /// Starts `rate` requests a second to whatever `target` names at each request.
+    pub fn start_to(target: Target, rate: u32) -> Self {
         let samples = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(tokio::sync::Notify::new());
         let started = Instant::now();
@@ -51,10 +148,15 @@ impl Load {
                         _ = stop.notified() => break,
                     }
                     let samples = Arc::clone(&samples);
+                    let addr = target.next();
                     inflight.spawn(async move {
                         let sent = Instant::now();
                         let at = sent.duration_since(started).as_secs_f64();
-                        let error = match tokio::time::timeout(TIMEOUT, get(addr)).await {
+                        let answered = match addr {
+                            Some(addr) => tokio::time::timeout(TIMEOUT, get(addr)).await,
+                            None => Ok(Err("no running task".to_owned())),
+                        };
+                        let error = match answered {
                             Ok(Ok(200)) => None,
                             Ok(Ok(status)) => Some(status.to_string()),
                             Ok(Err(error)) => Some(error),
