@@ -86,8 +86,11 @@ impl SwarmNodes for FakeSwarm {
             node.availability = Availability::Drain;
         }
         view.tasks_on_node.clear();
+        // Every replica runs elsewhere at once.
         for service in &mut view.services {
-            service.running_elsewhere = 2;
+            if let ServiceMode::Replicated { desired } = service.mode {
+                service.running_elsewhere = desired;
+            }
             service.on_node = 0;
         }
         Ok(())

@@ -239,7 +239,11 @@ fn terminating(seen: &Observation) -> Step {
     if node.availability != Availability::Drain {
         return before_drain(seen, node);
     }
-    // Drained: the surges for this node are over, whatever Swarm does next.
+    // Drained: the surges for this node are over. Given back now, while the drain's own
+    // replacements are still pending or starting, Swarm's scale-down removes those first (it
+    // prefers tasks not running, all else equal) and keeps the surged replicas that serve;
+    // waiting for the replacements instead would need room for both, which a service that
+    // fills its nodes (host ports, constraints) does not have.
     let surged: Vec<(String, String)> = seen
         .swarm
         .services
@@ -247,15 +251,16 @@ fn terminating(seen: &Observation) -> Step {
         .filter(|s| s.surge.for_node.is_some())
         .map(|s| (s.id.clone(), s.name.clone()))
         .collect();
+    let restore = |why: String| Step::Restore {
+        node_id: node.id.clone(),
+        reason: format!(
+            "{why}: {} given back the count before the surge",
+            names(surged.iter().map(|(_, name)| name.as_str()))
+        ),
+        services: surged.clone(),
+    };
     if !surged.is_empty() {
-        return Step::Restore {
-            node_id: node.id.clone(),
-            reason: format!(
-                "the node is drained: {} given back the count before the surge",
-                names(surged.iter().map(|(_, name)| name.as_str()))
-            ),
-            services: surged,
-        };
+        return restore("the node is drained".into());
     }
     let pending = still_moving(seen, node);
     if pending.is_empty() {

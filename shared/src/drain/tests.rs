@@ -783,14 +783,14 @@ fn every_branch_of_the_surge_before_a_drain() {
             },
         ),
         (
-            "drained: the surged services get their count back",
+            "drained: the count given back at once, the drain's replacement still starting",
             surging(
                 drained(worker()),
-                vec![web_on_node(2, 2, surged_for_node())],
+                vec![web_on_node(2, 1, surged_for_node())],
             ),
             Expect {
                 step: "restore",
-                says: "web given back the count before the surge",
+                says: "the node is drained: web given back the count before the surge",
             },
         ),
         (

@@ -46,7 +46,19 @@ pub struct Options {
     /// reached through the network load balancer the processor's listener sync keeps (with
     /// the processor only), each under the same load.
     pub published: Vec<u16>,
+    /// Two one-replica services too (their task healthy 5 s after it starts), one surged
+    /// before each drain and one opted out, each under 50 requests a second through the
+    /// routing mesh as the test bed stands it in ([`crate::load::Mesh`]).
+    pub single_replica: bool,
 }
+
+/// The one-replica services, their host-mode ports, and whether each is surged.
+const SINGLE_REPLICA: [(&str, u16, bool); 2] = [
+    ("single-replica", 8601, true),
+    ("single-replica-stop-first", 8602, false),
+];
+/// The rate of each one-replica service's load.
+const SINGLE_RATE: u32 = 50;
 
 /// What one published service's clients saw.
 #[derive(Debug, Clone, Serialize)]
@@ -108,6 +120,10 @@ pub struct Report {
     pub events: Vec<(f64, String)>,
     /// The services published through the network load balancer, each its load.
     pub published: Vec<PublishedLoad>,
+    /// The one-replica service surged before each drain (with the processor), its load.
+    pub single_replica: Option<PublishedLoad>,
+    /// Its twin opted out of the surge (stop-first, as Swarm drains), its load.
+    pub single_replica_without_surge: Option<PublishedLoad>,
     /// Every request (for the timeline; not written to the JSON).
     #[serde(skip)]
     pub samples: Vec<Sample>,
@@ -175,8 +191,34 @@ pub async fn run(options: &Options, progress: &mut dyn FnMut(&Progress)) -> Resu
         crate::listeners::wait_answers(port, Duration::from_secs(60)).await?;
     }
 
+    let mut singles = Vec::new();
+    if options.single_replica {
+        for (name, port, surged) in SINGLE_REPLICA {
+            if manager.inspect_service(name, None).await.is_err() {
+                let opt_out: &[(&str, &str)] = if surged {
+                    &[]
+                } else {
+                    &[(swarm_aws::drain::surge::OPT_OUT_LABEL, "false")]
+                };
+                crate::workload::deploy_slow_web(&manager, name, None, port, opt_out).await?;
+            }
+        }
+        for (name, port, surged) in SINGLE_REPLICA {
+            service::wait_running(&manager, name, 1, Duration::from_secs(60)).await?;
+            let mesh = crate::load::Mesh::follow(manager.clone(), name.to_owned(), port).await;
+            singles.push((port, surged, mesh));
+        }
+    }
+
     let started_at = Utc::now();
     let load = Load::start((layout::gateway(), balancer::PORT).into(), options.rate);
+    let single_loads: Vec<(u16, bool, Load)> = singles
+        .into_iter()
+        .map(|(port, surged, mesh)| {
+            let load = Load::start_to(crate::load::Target::Mesh(mesh), SINGLE_RATE);
+            (port, surged, load)
+        })
+        .collect();
     let published_loads: Vec<(u16, Load)> = options
         .published
         .iter()
@@ -262,6 +304,32 @@ pub async fn run(options: &Options, progress: &mut dyn FnMut(&Progress)) -> Resu
     // A little more load after the last replacement, for the tail of the timeline.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let samples = load.stop().await;
+    let (mut single_replica, mut single_replica_without_surge) = (None, None);
+    let mut single_events = Vec::new();
+    for (port, surged, load) in single_loads {
+        let samples = load.stop().await;
+        let what = if surged {
+            "one replica, surged"
+        } else {
+            "one replica, no surge"
+        };
+        single_events.extend(
+            outages(&samples)
+                .into_iter()
+                .map(|(at, seconds)| (at, format!("{what}: down {seconds:.1} s"))),
+        );
+        let counted = Some(PublishedLoad {
+            port,
+            requests_total: samples.len(),
+            requests_failed: samples.iter().filter(|s| s.error.is_some()).count(),
+            failures: first_failures(&samples),
+        });
+        if surged {
+            single_replica = counted;
+        } else {
+            single_replica_without_surge = counted;
+        }
+    }
     let mut published = Vec::new();
     for (port, load) in published_loads {
         let samples = load.stop().await;
@@ -355,10 +423,27 @@ pub async fn run(options: &Options, progress: &mut dyn FnMut(&Progress)) -> Resu
         overhead_ms_max: sorted.last().copied(),
         overhead_ms,
         spans,
-        events,
+        events: events.into_iter().chain(single_events).collect(),
         published,
+        single_replica,
+        single_replica_without_surge,
         samples,
     })
+}
+
+/// Where requests failed in a row (a pause of more than half a second between failures
+/// starts another): when each outage began, seconds from the start, and how long it lasted.
+fn outages(samples: &[Sample]) -> Vec<(f64, f64)> {
+    let mut outages: Vec<(f64, f64)> = Vec::new();
+    for failed in samples.iter().filter(|s| s.error.is_some()) {
+        match outages.last_mut() {
+            Some((start, length)) if failed.at - (*start + *length) <= 0.5 => {
+                *length = failed.at - *start;
+            }
+            _ => outages.push((failed.at, 0.0)),
+        }
+    }
+    outages
 }
 
 /// The first 20 failed requests: seconds from the start, and what.

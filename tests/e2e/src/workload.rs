@@ -3,7 +3,10 @@
 
 use anyhow::{Context, Result, bail};
 use bollard::Docker;
-use bollard::models::{NodeSpec, ServiceSpecMode, TaskSpecContainerSpec, TaskSpecPlacement};
+use bollard::models::{
+    EndpointPortConfig, EndpointPortConfigPublishModeEnum, EndpointSpec, HealthConfig, NodeSpec,
+    ServiceSpecMode, TaskSpecContainerSpec, TaskSpecPlacement,
+};
 use bollard::query_parameters::UpdateNodeOptions;
 use std::collections::HashMap;
 use std::time::Duration;
@@ -200,4 +203,63 @@ pub async fn wait_out_of_the_swarm(
         )
     })
     .await
+}
+
+/// A one-replica web service (on the group's nodes, when `group` is given), publishing `port` in host mode, that
+/// answers (and is healthy) only 5 s after its task starts, as an application that loads
+/// before it serves, and on SIGTERM serves one more second before it exits, as one that
+/// finishes what it has in hand (the test bed's mesh follows the tasks every 100 ms);
+/// `labels` on the service.
+pub async fn deploy_slow_web(
+    manager: &Docker,
+    name: &str,
+    group: Option<&str>,
+    port: u16,
+    labels: &[(&str, &str)],
+) -> Result<()> {
+    let container = TaskSpecContainerSpec {
+        command: Some(vec!["sh".to_owned(), "-c".to_owned()]),
+        args: Some(vec![
+            "sleep 5; hostname > /www/index.html; httpd -f -p 80 -h /www & pid=$!; \
+             trap 'sleep 1; kill $pid' TERM; wait $pid; wait $pid"
+                .to_owned(),
+        ]),
+        init: Some(true),
+        health_check: Some(HealthConfig {
+            test: Some(vec![
+                "CMD-SHELL".to_owned(),
+                "wget -q -O /dev/null http://127.0.0.1/".to_owned(),
+            ]),
+            interval: Some(500_000_000),
+            timeout: Some(1_000_000_000),
+            retries: Some(60),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let mut spec = service::replicated(name, 1, container);
+    spec.labels = Some(
+        labels
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect(),
+    );
+    spec.endpoint_spec = Some(EndpointSpec {
+        ports: Some(vec![EndpointPortConfig {
+            target_port: Some(80),
+            published_port: Some(i64::from(port)),
+            publish_mode: Some(EndpointPortConfigPublishModeEnum::HOST),
+            ..Default::default()
+        }]),
+        ..Default::default()
+    });
+    if let Some(group) = group
+        && let Some(task) = spec.task_template.as_mut()
+    {
+        task.placement = Some(TaskSpecPlacement {
+            constraints: Some(vec![format!("node.labels.{GROUP_LABEL}=={group}")]),
+            ..Default::default()
+        });
+    }
+    service::create(manager, spec).await
 }

@@ -38,6 +38,7 @@ async fn a_manager_and_a_worker_replaced_under_load_fail_no_request_keep_quorum_
         // Two services published as users publish them, through the network load balancer
         // the processor's listener sync keeps.
         published: vec![8301, 8302],
+        single_replica: false,
     };
     let report = run(&options, &mut |_| {}).await?;
     ensure!(

@@ -11,10 +11,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
 use bollard::Docker;
-use bollard::models::{
-    EndpointPortConfig, EndpointPortConfigPublishModeEnum, EndpointSpec, HealthConfig,
-    NodeSpecAvailabilityEnum, TaskSpecContainerSpec, TaskSpecPlacement,
-};
+use bollard::models::NodeSpecAvailabilityEnum;
 use bollard::query_parameters::{UpdateNodeOptions, UpdateServiceOptions};
 use e2e::fixture::{Fixture, JOIN, TERMINATING};
 use e2e::load::{Load, Mesh, Target};
@@ -22,63 +19,6 @@ use e2e::processor::ProcessorProcess;
 use e2e::workload;
 use swarm_aws::drain::surge::{BASE_LABEL, NODE_LABEL_PREFIX, OPT_OUT_LABEL};
 use testbed::{Testbed, docker, service};
-
-/// A one-replica web service on the group's nodes, publishing `port` in host mode, that
-/// answers (and is healthy) only 5 s after its task starts, as an application that loads
-/// before it serves, and on SIGTERM serves one more second before it exits, as one that
-/// finishes what it has in hand (the test bed's mesh follows the tasks every 100 ms);
-/// `labels` on the service.
-async fn deploy_slow_web(
-    manager: &Docker,
-    name: &str,
-    group: &str,
-    port: u16,
-    labels: &[(&str, &str)],
-) -> Result<()> {
-    let container = TaskSpecContainerSpec {
-        command: Some(vec!["sh".to_owned(), "-c".to_owned()]),
-        args: Some(vec![
-            "sleep 5; hostname > /www/index.html; httpd -f -p 80 -h /www & pid=$!; \
-             trap 'sleep 1; kill $pid' TERM; wait $pid; wait $pid"
-                .to_owned(),
-        ]),
-        init: Some(true),
-        health_check: Some(HealthConfig {
-            test: Some(vec![
-                "CMD-SHELL".to_owned(),
-                "wget -q -O /dev/null http://127.0.0.1/".to_owned(),
-            ]),
-            interval: Some(500_000_000),
-            timeout: Some(1_000_000_000),
-            retries: Some(60),
-            ..Default::default()
-        }),
-        ..Default::default()
-    };
-    let mut spec = service::replicated(name, 1, container);
-    spec.labels = Some(
-        labels
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect(),
-    );
-    spec.endpoint_spec = Some(EndpointSpec {
-        ports: Some(vec![EndpointPortConfig {
-            target_port: Some(80),
-            published_port: Some(i64::from(port)),
-            publish_mode: Some(EndpointPortConfigPublishModeEnum::HOST),
-            ..Default::default()
-        }]),
-        ..Default::default()
-    });
-    if let Some(task) = spec.task_template.as_mut() {
-        task.placement = Some(TaskSpecPlacement {
-            constraints: Some(vec![format!("node.labels.e2e.group=={group}")]),
-            ..Default::default()
-        });
-    }
-    service::create(manager, spec).await
-}
 
 /// Sets the availability of the node of `instance`.
 async fn set_availability(
@@ -121,7 +61,7 @@ async fn services_on_one_node(
     workload::label_nodes(manager, &fixture.name, &instances).await?;
     set_availability(manager, &instances[1], NodeSpecAvailabilityEnum::PAUSE).await?;
     for (name, port, labels) in services {
-        deploy_slow_web(manager, name, &fixture.name, *port, labels).await?;
+        workload::deploy_slow_web(manager, name, Some(&fixture.name), *port, labels).await?;
     }
     for (name, _, _) in services {
         service::wait_running(manager, name, 1, Duration::from_secs(60)).await?;

@@ -8,12 +8,23 @@
 //! `--compare` first does it on a fresh test bed without the processor (no hooks: nodes are
 //! terminated as soon as they leave the load balancer), its figures under
 //! `without_processor`. `--per-group N` replaces N nodes per group (the CI's short run);
-//! `--keep` uses the running test bed. Exits non-zero when the run with the processor
-//! failed a request, lost quorum, left a Down node or did not replace every node.
+//! `--keep` uses the running test bed. Two one-replica services run beside the web service,
+//! their task healthy 5 s after it starts, under 50 requests a second each through the
+//! routing mesh as the test bed stands it in: one surged before each drain
+//! (`single_replica`), one opted out (`single_replica_without_surge`). Exits non-zero when
+//! the run with the processor failed a request (the surged one's included), lost quorum, left
+//! a Down node or did not replace every node.
 
 use anyhow::{Result, bail};
 use e2e::demo::{self, or_none, yes};
 use e2e::rolling::{Options, Report, run};
+
+/// A one-replica service's failed requests, of those sent.
+fn single(load: Option<&e2e::rolling::PublishedLoad>) -> String {
+    load.map_or("-".to_owned(), |l| {
+        format!("{} of {}", l.requests_failed, l.requests_total)
+    })
+}
 
 fn summary(report: &Report) -> Vec<(&'static str, String)> {
     let per_node = if report.seconds_per_node.is_empty() {
@@ -48,6 +59,14 @@ fn summary(report: &Report) -> Vec<(&'static str, String)> {
         ),
         ("requests sent", report.requests_total.to_string()),
         ("requests failed", report.requests_failed.to_string()),
+        (
+            "one replica, surged: failed",
+            single(report.single_replica.as_ref()),
+        ),
+        (
+            "one replica, no surge: failed",
+            single(report.single_replica_without_surge.as_ref()),
+        ),
         (
             "fewest replicas running",
             if report.samples_without_leader == 0 {
@@ -104,6 +123,7 @@ async fn main() -> Result<()> {
                     rate: args.rate,
                     replicas: 3,
                     published: Vec::new(),
+                    single_replica: true,
                 },
                 progress,
             )
@@ -134,6 +154,10 @@ async fn main() -> Result<()> {
     }
 
     let kept = with.requests_failed == 0
+        && with
+            .single_replica
+            .as_ref()
+            .is_none_or(|s| s.requests_failed == 0)
         && with.quorum_kept
         && with.down_nodes_left == Some(0)
         && with.nodes_replaced == with.nodes_to_replace
