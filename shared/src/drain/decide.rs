@@ -239,28 +239,42 @@ fn terminating(seen: &Observation) -> Step {
     if node.availability != Availability::Drain {
         return before_drain(seen, node);
     }
-    // Drained: the surges for this node are over. Given back now, while the drain's own
-    // replacements are still pending or starting, Swarm's scale-down removes those first (it
-    // prefers tasks not running, all else equal) and keeps the surged replicas that serve;
-    // waiting for the replacements instead would need room for both, which a service that
-    // fills its nodes (host ports, constraints) does not have.
-    let surged: Vec<(String, String)> = seen
+    // Drained: the surges for this node are over once Swarm has taken the node's tasks out of
+    // their services (they no longer count as wanted there). Given back then, while the
+    // drain's own replacements are still pending or starting, Swarm's scale-down removes those
+    // first (it prefers tasks not running, all else equal) and keeps the surged replicas that
+    // serve. Given back before, it could remove a surged replica and keep the node's task,
+    // whose stop then leaves the service without a running one. Waiting for the replacements
+    // instead would need room for both, which a service that fills its nodes (host ports,
+    // constraints) does not have.
+    let (surged, reaching): (Vec<&ServiceFacts>, Vec<&ServiceFacts>) = seen
         .swarm
         .services
         .iter()
         .filter(|s| s.surge.for_node.is_some())
-        .map(|s| (s.id.clone(), s.name.clone()))
-        .collect();
-    let restore = |why: String| Step::Restore {
-        node_id: node.id.clone(),
-        reason: format!(
-            "{why}: {} given back the count before the surge",
-            names(surged.iter().map(|(_, name)| name.as_str()))
-        ),
-        services: surged.clone(),
-    };
+        .partition(|s| s.on_node == 0);
     if !surged.is_empty() {
-        return restore("the node is drained".into());
+        return Step::Restore {
+            node_id: node.id.clone(),
+            reason: format!(
+                "the node is drained: {} given back the count before the surge",
+                names(surged.iter().map(|s| s.name.as_str()))
+            ),
+            services: surged
+                .iter()
+                .map(|s| (s.id.clone(), s.name.clone()))
+                .collect(),
+        };
+    }
+    if !reaching.is_empty() && !past_deadline(seen) {
+        return wait(
+            seen,
+            WaitFor::Tasks,
+            format!(
+                "the drain has not reached the tasks of {} on the node yet: their count is given back after",
+                names(reaching.iter().map(|s| s.name.as_str()))
+            ),
+        );
     }
     let pending = still_moving(seen, node);
     if pending.is_empty() {

@@ -783,10 +783,24 @@ fn every_branch_of_the_surge_before_a_drain() {
             },
         ),
         (
-            "drained: the count given back at once, the drain's replacement still starting",
+            "drained, the node's task still wanted there: wait before giving the count back",
             surging(
                 drained(worker()),
                 vec![web_on_node(2, 1, surged_for_node())],
+            ),
+            Expect {
+                step: "wait",
+                says: "the drain has not reached the tasks of web",
+            },
+        ),
+        (
+            "drained: the count given back at once, the drain's replacement still starting",
+            surging(
+                drained(worker()),
+                vec![ServiceFacts {
+                    on_node: 0,
+                    ..web_on_node(2, 1, surged_for_node())
+                }],
             ),
             Expect {
                 step: "restore",
