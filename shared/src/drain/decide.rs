@@ -310,7 +310,9 @@ fn before_drain(seen: &Observation, node: &NodeFacts) -> Step {
         node_id: node.id.clone(),
         reason,
     };
-    if !seen.surge || node.state != NodeState::Ready {
+    // A Down node's tasks cannot serve anyway. A manager just demoted reads neither Ready nor
+    // Down for a moment while it reconnects as a worker: its tasks still run, and are surged.
+    if !seen.surge || node.state == NodeState::Down {
         return drain("Swarm reschedules its tasks on the other nodes".into());
     }
     if node.availability == Availability::Active {

@@ -697,6 +697,20 @@ fn every_branch_of_the_surge_before_a_drain() {
             },
         ),
         (
+            "a manager just demoted, reconnecting as a worker: its tasks still run, surged",
+            surging(
+                NodeFacts {
+                    state: NodeState::Other,
+                    ..worker()
+                },
+                vec![],
+            ),
+            Expect {
+                step: "pause",
+                says: "scaled up before it drains",
+            },
+        ),
+        (
             "paused: each replicated service with tasks there is scaled up by them",
             surging(
                 paused(worker()),

@@ -61,11 +61,15 @@ pub struct Mesh {
 
 impl Mesh {
     /// Follows the running tasks of `service` (host-mode `port`) until the returned mesh is
-    /// dropped by everyone holding it; its first reading done before it returns.
+    /// dropped by everyone holding it; its first reading done before it returns. The tasks
+    /// are read through `manager`, and through another manager of the test bed once that one
+    /// stops answering (a rolling upgrade replaces them all).
     pub async fn follow(manager: bollard::Docker, service: String, port: u16) -> Arc<Self> {
         let mesh = Arc::new(Self::default());
         let mut addresses = std::collections::HashMap::new();
-        mesh.refresh(&manager, &service, port, &mut addresses).await;
+        let mut manager = manager;
+        mesh.refresh(&mut manager, &service, port, &mut addresses)
+            .await;
         let weak = Arc::downgrade(&mesh);
         tokio::spawn(async move {
             loop {
@@ -73,22 +77,34 @@ impl Mesh {
                 let Some(mesh) = weak.upgrade() else {
                     return;
                 };
-                mesh.refresh(&manager, &service, port, &mut addresses).await;
+                mesh.refresh(&mut manager, &service, port, &mut addresses)
+                    .await;
             }
         });
         mesh
     }
 
-    /// Reads the running tasks again; `addresses` keeps each node's address once read.
+    /// Reads the running tasks again; `addresses` keeps each node's address once read. A
+    /// manager that does not answer is replaced by one that does, for the next reading (the
+    /// backends are kept as they were meanwhile, as the mesh keeps routing when a manager
+    /// goes).
     async fn refresh(
         &self,
-        manager: &bollard::Docker,
+        manager: &mut bollard::Docker,
         service: &str,
         port: u16,
         addresses: &mut std::collections::HashMap<String, std::net::IpAddr>,
     ) {
-        let Ok(tasks) = testbed::service::running_tasks(manager, service).await else {
-            return;
+        let tasks = match testbed::service::running_tasks(manager, service).await {
+            Ok(tasks) => tasks,
+            Err(_) => {
+                if let Ok(bed) = testbed::Testbed::load()
+                    && let Ok(answering) = bed.manager().await
+                {
+                    *manager = answering;
+                }
+                return;
+            }
         };
         let mut backends = Vec::new();
         for node in tasks.iter().filter_map(|t| t.node_id.clone()) {
