@@ -4,8 +4,7 @@
 use anyhow::{Context, Result, bail};
 use bollard::Docker;
 use bollard::models::{
-    EndpointPortConfig, EndpointPortConfigPublishModeEnum, EndpointSpec, HealthConfig, NodeSpec,
-    ServiceSpecMode, TaskSpecContainerSpec, TaskSpecPlacement,
+    HealthConfig, NodeSpec, ServiceSpecMode, TaskSpecContainerSpec, TaskSpecPlacement,
 };
 use bollard::query_parameters::UpdateNodeOptions;
 use std::collections::HashMap;
@@ -244,15 +243,7 @@ pub async fn deploy_slow_web(
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect(),
     );
-    spec.endpoint_spec = Some(EndpointSpec {
-        ports: Some(vec![EndpointPortConfig {
-            target_port: Some(80),
-            published_port: Some(i64::from(port)),
-            publish_mode: Some(EndpointPortConfigPublishModeEnum::HOST),
-            ..Default::default()
-        }]),
-        ..Default::default()
-    });
+    spec.endpoint_spec = Some(service::host_mode(port));
     if let Some(group) = group
         && let Some(task) = spec.task_template.as_mut()
     {

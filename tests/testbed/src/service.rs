@@ -60,18 +60,23 @@ pub async fn deploy_web(manager: &Docker, name: &str, replicas: u64, port: u16) 
         ..Default::default()
     };
     let spec = ServiceSpec {
-        endpoint_spec: Some(EndpointSpec {
-            ports: Some(vec![EndpointPortConfig {
-                target_port: Some(80),
-                published_port: Some(i64::from(port)),
-                publish_mode: Some(EndpointPortConfigPublishModeEnum::HOST),
-                ..Default::default()
-            }]),
-            ..Default::default()
-        }),
+        endpoint_spec: Some(host_mode(port)),
         ..replicated(name, replicas as i64, container)
     };
     create(manager, spec).await
+}
+
+/// An endpoint publishing the task's port 80 on `port` of the node it runs on (host mode).
+pub fn host_mode(port: u16) -> EndpointSpec {
+    EndpointSpec {
+        ports: Some(vec![EndpointPortConfig {
+            target_port: Some(80),
+            published_port: Some(i64::from(port)),
+            publish_mode: Some(EndpointPortConfigPublishModeEnum::HOST),
+            ..Default::default()
+        }]),
+        ..Default::default()
+    }
 }
 
 /// The tasks of service `name` that are running, with the node id each runs on.
